@@ -1,0 +1,31 @@
+# Every target installs what it needs: a fresh clone needs only Python 3.11+ and the package index.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test test-long lint demo bench emulator clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not long"
+
+test-long: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+emulator: $(STAMP)
+	$(BIN)/sqsync emulator --orders 200 --variants 60 --seed 1
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist

@@ -1,0 +1,26 @@
+"""The ``sqsync`` command line: one module per command group, each a thin layer over
+the library. ``main`` is the console-script entry point.
+
+Why a package rather than one ``cli.py``: each command group has its own owner and
+tests, and separate modules keep their changes apart.
+"""
+
+from sqsync.cli._root import cli
+
+# Importing a module registers its commands on ``cli``.
+from sqsync.cli import (  # noqa: E402, F401  (registration side effects)
+    despatch,
+    emulator,
+    import_orders,
+    operate,
+    orders,
+    stock,
+    sync_stock,
+)
+
+
+def main() -> None:
+    cli(prog_name="sqsync")
+
+
+__all__ = ["cli", "main"]

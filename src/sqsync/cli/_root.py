@@ -1,0 +1,181 @@
+"""The ``sqsync`` command group, its global options and what every command shares.
+
+Command modules import only click at module level and import the library inside the
+command body, so ``sqsync --help`` and a cron run with nothing due start fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sqsync import __version__
+
+if TYPE_CHECKING:
+    from sqsync.config import Config
+    from sqsync.store import Store
+
+FORMAT_CHOICE = click.Choice(["table", "json", "ndjson", "csv"])
+
+
+class CommandError(click.ClickException):
+    """A one-line failure with its own exit code (1 job failed, 2 usage or config)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"sqsync: error: {self.format_message()}", err=True)
+
+
+class SqsyncGroup(click.Group):
+    """Turns library exceptions into one clean line on stderr instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqsync.errors import SqsyncError
+
+        try:
+            return super().invoke(ctx)
+        except SqsyncError as error:
+            raise CommandError(str(error), error.exit_code) from None
+        except BrokenPipeError:
+            # `sqsync orders list | head` closes the pipe early; that is not an error.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(0)
+        except Exception as error:
+            # Squarespace errors are defined in a module we only import on demand.
+            if type(error).__module__.startswith("sqsync.squarespace"):
+                raise CommandError(str(error), 1) from None
+            raise
+
+
+class App:
+    """Per-invocation state: where the config is, loaded once on first use."""
+
+    def __init__(self, config_path: str | None, verbosity: int, log_format: str) -> None:
+        self.config_path = Path(config_path) if config_path else Path("sqsync.toml")
+        self.verbosity = verbosity
+        self.log_format = log_format
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from sqsync.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def open_store(self) -> Store:
+        from sqsync.store import Store
+
+        return Store.open(self.config.store_path)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(cls=SqsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sqsync")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="SQSYNC_CONFIG",
+    show_envvar=True,
+    help="Config file (default ./sqsync.toml).",
+)
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debug).")
+@click.option("-q", "--quiet", count=True, help="Only warnings and errors on stderr (-qq: errors).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per log line, for log shippers.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: int, log_format: str) -> None:
+    """Connect Squarespace stores to a warehouse.
+
+    Import orders awaiting fulfilment, push warehouse stock to Squarespace
+    inventory and send despatches back as fulfilments with tracking.
+
+    \b
+    Example:
+      sqsync --config shop.toml import-orders -c acme
+    """
+    verbosity = verbose - quiet
+    ctx.obj = App(config_path, verbosity, log_format)
+    from sqsync.logs import configure_logging
+
+    configure_logging(verbosity, log_format)
+
+
+def output_option(default: str = "table") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--format table|json|ndjson|csv`` for a listing command."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=FORMAT_CHOICE,
+        default=default,
+        show_default=True,
+        help="Output format; ndjson and csv stream, csv cells are safe for spreadsheets.",
+    )
+
+
+def emit_rows(rows: Iterable[dict[str, Any]], fmt: str, columns: list[str] | None = None) -> int:
+    from sqsync.output import render
+
+    return render(rows, fmt, columns)
+
+
+def job_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``-c/--connection`` (repeatable), ``--json`` and ``--dry-run`` for a job command."""
+
+    @click.option(
+        "-c",
+        "--connection",
+        "connections",
+        multiple=True,
+        metavar="NAME",
+        help="Run for this connection only (repeatable; default: every active one).",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="One JSON object per connection on stdout.")
+    @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def report_results(results: Iterable[Any], as_json: bool) -> None:
+    """Print each JobResult (a JSON line on stdout, a summary on stderr); exit 1 if any failed.
+
+    A job that changed something is summarised at INFO; one that failed at ERROR, so
+    ``-q`` under cron shows only problems.
+    """
+    from sqsync.output import to_json
+
+    log = logging.getLogger("sqsync")
+    failed = False
+    for result in results:
+        if as_json:
+            click.echo(to_json(result.to_json()))
+        if result.ok:
+            log.info(result.summary())
+        else:
+            failed = True
+            log.error(result.summary())
+    if failed:
+        sys.exit(1)

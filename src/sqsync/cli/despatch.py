@@ -1,0 +1,1 @@
+"""Commands: despatch (placeholder until its issue lands)."""

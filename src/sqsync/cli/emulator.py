@@ -1,0 +1,1 @@
+"""Commands: emulator (placeholder until its issue lands)."""

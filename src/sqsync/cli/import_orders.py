@@ -1,0 +1,1 @@
+"""Commands: import_orders (placeholder until its issue lands)."""

@@ -1,0 +1,1 @@
+"""Commands: operate (placeholder until its issue lands)."""

@@ -1,0 +1,1 @@
+"""Commands: orders (placeholder until its issue lands)."""

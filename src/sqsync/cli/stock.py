@@ -1,0 +1,1 @@
+"""Commands: stock (placeholder until its issue lands)."""

@@ -1,0 +1,1 @@
+"""Commands: sync_stock (placeholder until its issue lands)."""
