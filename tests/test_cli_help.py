@@ -21,9 +21,7 @@ def test_root_help_lists_itself():
     assert "Connect Squarespace stores to a warehouse." in result.output
 
 
-@pytest.mark.parametrize(
-    "path", [p for p, _ in _all_commands(cli)], ids=lambda p: " ".join(p)
-)
+@pytest.mark.parametrize("path", [p for p, _ in _all_commands(cli)], ids=lambda p: " ".join(p))
 def test_every_command_has_help_with_example(path):
     result = CliRunner().invoke(cli, [*path, "--help"])
     assert result.exit_code == 0, result.output

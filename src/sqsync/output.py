@@ -118,6 +118,8 @@ def render(
         out.write("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip() + "\n")
         out.write("  ".join("-" * w for w in widths) + "\n")
         for row in cells:
-            out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+            out.write(
+                "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n"
+            )
         return len(collected)
     raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -104,7 +104,9 @@ pass_app = click.make_pass_decorator(App)
     help="json: one JSON object per log line, for log shippers.",
 )
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: int, log_format: str) -> None:
+def cli(
+    ctx: click.Context, config_path: str | None, verbose: int, quiet: int, log_format: str
+) -> None:
     """Connect Squarespace stores to a warehouse.
 
     Import orders awaiting fulfilment, push warehouse stock to Squarespace
@@ -150,7 +152,9 @@ def job_options(func: Callable[..., Any]) -> Callable[..., Any]:
         metavar="NAME",
         help="Run for this connection only (repeatable; default: every active one).",
     )
-    @click.option("--json", "as_json", is_flag=True, help="One JSON object per connection on stdout.")
+    @click.option(
+        "--json", "as_json", is_flag=True, help="One JSON object per connection on stdout."
+    )
     @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -179,3 +183,33 @@ def report_results(results: Iterable[Any], as_json: bool) -> None:
             log.error(result.summary())
     if failed:
         sys.exit(1)
+
+
+def run_job_command(
+    app: App,
+    job: str,
+    connections: tuple[str, ...],
+    as_json: bool,
+    dry_run: bool,
+    *,
+    stock_sync_only: bool = False,
+    **options: Any,
+) -> None:
+    """The body of every job command: select connections, run the job for each, report.
+
+    Every selected connection's key is resolved first, so a missing variable or key
+    file is a config error (exit 2) before anything is sent.
+    """
+    from sqsync.jobs.runner import run_job
+
+    selected = app.config.select(connections, stock_sync_only=stock_sync_only)
+    for connection in selected:
+        connection.api_key()
+    store = app.open_store()
+    try:
+        results = [
+            run_job(job, connection, store, dry_run=dry_run, **options) for connection in selected
+        ]
+    finally:
+        store.close()
+    report_results(results, as_json)

@@ -47,7 +47,7 @@ class JobResult:
         return data
 
     def summary(self) -> str:
-        """One human line for stderr, e.g. ``acme import-orders: imported 3, held 1 (5 requests)``."""
+        """One human line for stderr: ``acme import-orders: imported 3, held 1 (5 requests)``."""
         parts = [f"{k.replace('_', ' ')} {v}" for k, v in self.counts.items() if v]
         what = ", ".join(parts) if parts else "nothing to do"
         prefix = f"{self.connection} {self.job}{' (dry run)' if self.dry_run else ''}"
