@@ -1,0 +1,74 @@
+"""Client-side pacing and retry delays, with the clock and sleep injected.
+
+Squarespace allows 300 requests a minute and answers a 429 with a one-minute
+cool-down, so the client keeps itself under the limit instead of finding it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from collections.abc import Callable
+
+WINDOW = 60.0
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+RETRY_AFTER_CAP = 600.0
+
+
+class Pacer:
+    """A sliding 60-second window of send times: at most ``per_minute`` sends in it."""
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        sleep: Callable[[float], None],
+        monotonic: Callable[[], float],
+    ) -> None:
+        if per_minute < 1:
+            raise ValueError(f"rate_limit_per_minute must be at least 1, not {per_minute}")
+        self.per_minute = per_minute
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def wait(self) -> float:
+        """Block until one more request fits in the window, record it; return the wait."""
+        waited = 0.0
+        with self._lock:
+            now = self._monotonic()
+            while True:
+                while self._sent and self._sent[0] <= now - WINDOW:
+                    self._sent.popleft()
+                if len(self._sent) < self.per_minute:
+                    break
+                delay = self._sent[0] + WINDOW - now
+                self._sleep(delay)
+                waited += delay
+                # A clock that did not move (a test double) must not loop forever.
+                now = max(self._monotonic(), now + delay)
+            self._sent.append(now)
+        return waited
+
+
+def backoff_delay(retry: int, rng: random.Random) -> float:
+    """Delay before retry number ``retry`` (1-based): doubling from 0.5 s, capped at 8 s,
+    jittered to 50-100 % so many clients do not retry in step."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (retry - 1))
+    return ceiling * rng.uniform(0.5, 1.0)
+
+
+def retry_after_seconds(header: str | None) -> float | None:
+    """Seconds from a ``Retry-After: <seconds>`` header; None if absent or unusable."""
+    if header is None:
+        return None
+    try:
+        seconds = float(header.strip())
+    except ValueError:
+        return None
+    if seconds != seconds or seconds < 0:  # NaN or negative
+        return None
+    return min(seconds, RETRY_AFTER_CAP)

@@ -1,0 +1,524 @@
+"""The Squarespace Commerce API client: orders, fulfilments and inventory.
+
+One retry loop serves every request (as in stripe-python): a 429 waits ``Retry-After``
+or the cool-down, 500/502/503/504 and connection failures back off exponentially with
+jitter, and nothing else is retried. A fulfilment is not idempotent, so once it may have
+reached the server (a dropped connection, a read timeout, any 5xx) the client raises
+:class:`OutcomeUnknownError` instead of sending it again; the caller re-reads the order.
+Stock adjustments carry the caller's Idempotency-Key, so their retries are safe.
+
+A :class:`~sqsync.squarespace._pacing.Pacer` keeps the client under the per-minute limit.
+Sleep, clock and randomness are injected so tests never wait. Headers are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from sqsync import PROJECT_URL, __version__
+from sqsync.squarespace._pacing import Pacer, backoff_delay, retry_after_seconds
+from sqsync.squarespace.errors import (
+    InvalidRequestError,
+    OutcomeUnknownError,
+    SquarespaceError,
+    TransportError,
+    UnexpectedResponseError,
+    error_for_response,
+    one_line,
+    parse_envelope,
+)
+from sqsync.squarespace.models import (
+    FulfilmentShipment,
+    InvalidRecord,
+    InventoryItem,
+    InventoryPage,
+    Order,
+    OrderPage,
+    StockOperation,
+    format_timestamp,
+)
+
+logger = logging.getLogger("sqsync.squarespace")
+
+USER_AGENT = f"sqsync/{__version__} (+{PROJECT_URL})"
+ORDERS = "/1.0/commerce/orders"
+INVENTORY = "/1.0/commerce/inventory"
+MAX_IDS_PER_REQUEST = 50
+MAX_OPERATIONS = 50
+MAX_SHIPMENTS = 100
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+# Failures before the request left: always safe to send again.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Failures after the request (maybe) reached the server: only idempotent requests retry.
+_MAYBE_SENT = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.CloseError,
+    httpx.RemoteProtocolError,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Client:
+    """A typed client for one Squarespace site (one API key).
+
+    ``request_count`` is every HTTP request attempted, retries included, for job
+    summaries and benchmarks. Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = "https://api.squarespace.com",
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        max_attempts: int = 5,
+        rate_limit_per_minute: int = 300,
+        rate_limit_cooldown: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key is empty")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        self.base_url = base_url.rstrip("/")
+        self.host = urlsplit(self.base_url).netloc or self.base_url
+        self.max_attempts = max_attempts
+        self.rate_limit_cooldown = rate_limit_cooldown
+        self.request_count = 0
+        self._api_key = api_key
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._pacer = Pacer(rate_limit_per_minute, sleep=sleep, monotonic=monotonic)
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+            },
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Client {self.base_url} requests={self.request_count}>"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- orders ---------------------------------------------------------------------
+
+    def iter_order_pages(
+        self,
+        *,
+        fulfillment_status: str | None = None,
+        modified_after: datetime | None = None,
+        modified_before: datetime | None = None,
+        payment_states: Sequence[str] | None = None,
+    ) -> Iterator[OrderPage]:
+        """Pages of orders: the filters go on page 1 only, later pages send only ``cursor``.
+
+        Raises ``ValueError`` at once (before any request) for a half or empty window.
+        """
+        params = order_filters(
+            fulfillment_status=fulfillment_status,
+            modified_after=modified_after,
+            modified_before=modified_before,
+            payment_states=payment_states,
+        )
+        return self._walk(ORDERS, params, self._order_page)
+
+    def iter_orders(self, **filters: Any) -> Iterator[Order]:
+        """Every valid order across pages (same filters as :meth:`iter_order_pages`);
+        records that fail validation are logged and skipped."""
+        pages = self.iter_order_pages(**filters)
+        return (order for page in pages for order in _logged(page.orders, page.invalid))
+
+    def get_order(self, order_id: str) -> Order:
+        path = f"{ORDERS}/{_segment(order_id, 'order_id')}"
+        return self._validate_one(Order, self._get_json(path), path)
+
+    def fulfil_order(
+        self,
+        order_id: str,
+        shipments: Sequence[FulfilmentShipment],
+        *,
+        send_notification: bool,
+    ) -> None:
+        """Add shipments and mark the order FULFILLED (an empty list: no tracking).
+
+        Checked before sending (:class:`InvalidRequestError`, nothing sent). Never sent
+        twice: if it may have reached Squarespace without a clear answer, raises
+        :class:`OutcomeUnknownError` so the caller can re-read the order.
+        """
+        path = f"{ORDERS}/{_segment(order_id, 'order_id')}/fulfillments"
+        problems = [
+            f"shipment {number}: {problem}"
+            for number, shipment in enumerate(shipments, 1)
+            for problem in shipment.problems()
+        ]
+        if len(shipments) > MAX_SHIPMENTS:
+            problems.append(f"{len(shipments)} shipments (at most {MAX_SHIPMENTS} per call)")
+        if problems:
+            raise InvalidRequestError(
+                f"fulfilment not sent: {'; '.join(problems)}",
+                method="POST",
+                host=self.host,
+                path=path,
+            )
+        body = {
+            "shouldSendNotification": bool(send_notification),
+            "shipments": [shipment.to_api() for shipment in shipments],
+        }
+        self._request("POST", path, body=body, idempotent=False)
+
+    # -- inventory ------------------------------------------------------------------
+
+    def iter_inventory_pages(self) -> Iterator[InventoryPage]:
+        return self._walk(INVENTORY, {}, self._inventory_page)
+
+    def iter_inventory(self) -> Iterator[InventoryItem]:
+        pages = self.iter_inventory_pages()
+        return (item for page in pages for item in _logged(page.items, page.invalid))
+
+    def get_inventory(self, variant_ids: Sequence[str]) -> list[InventoryItem]:
+        """Items for these variants, 50 ids per request. A record failing validation is
+        logged and left out. Squarespace answers 404 if any id is unknown."""
+        if isinstance(variant_ids, str):
+            raise TypeError("variant_ids must be a sequence of ids, not one string")
+        ids = [_segment(variant_id, "variant id") for variant_id in variant_ids]
+        items: list[InventoryItem] = []
+        for start in range(0, len(ids), MAX_IDS_PER_REQUEST):
+            path = f"{INVENTORY}/{','.join(ids[start : start + MAX_IDS_PER_REQUEST])}"
+            page = self._inventory_page(self._get_json(path), path)
+            items.extend(_logged(page.items, page.invalid))
+        return items
+
+    def adjust_inventory(
+        self,
+        *,
+        idempotency_key: str,
+        increments: Sequence[StockOperation] = (),
+        decrements: Sequence[StockOperation] = (),
+        set_finite: Sequence[StockOperation] = (),
+        set_unlimited: Sequence[str] = (),
+    ) -> None:
+        """Apply stock operations atomically under the caller's Idempotency-Key.
+
+        Refuses (``ValueError``, nothing sent) a bad key, no operations, more than 50,
+        a variant named twice, or a quantity out of range. Retries reuse the same key,
+        so Squarespace applies the adjustment at most once.
+        """
+        if not isinstance(idempotency_key, str) or not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise ValueError("idempotency_key must be 1-64 characters of A-Z a-z 0-9 _ -")
+        body = adjustment_body(increments, decrements, set_finite, set_unlimited)
+        self._request(
+            "POST",
+            f"{INVENTORY}/adjustments",
+            body=body,
+            headers={"Idempotency-Key": idempotency_key},
+        )
+
+    # -- paging and parsing ---------------------------------------------------------
+
+    def _walk(
+        self, path: str, params: dict[str, str], parse: Callable[[Any, str], Any]
+    ) -> Iterator[Any]:
+        seen: set[str] = set()
+        while True:
+            page = parse(self._get_json(path, params), path)
+            yield page
+            if not page.has_next_page:
+                return
+            cursor = page.next_page_cursor
+            if not cursor or cursor in seen:
+                problem = "no nextPageCursor" if not cursor else "a cursor already used"
+                raise UnexpectedResponseError(
+                    f"Squarespace said there is another page but gave {problem}; stopped paging",
+                    method="GET",
+                    host=self.host,
+                    path=path,
+                )
+            seen.add(cursor)
+            params = {"cursor": cursor}
+
+    def _order_page(self, data: Any, path: str) -> OrderPage:
+        records, has_next, cursor = self._envelope(data, "result", path)
+        orders, invalid = _validate_each(Order, records, "id")
+        return OrderPage(orders, invalid, has_next, cursor)
+
+    def _inventory_page(self, data: Any, path: str) -> InventoryPage:
+        records, has_next, cursor = self._envelope(data, "inventory", path)
+        items, invalid = _validate_each(InventoryItem, records, "variantId")
+        return InventoryPage(items, invalid, has_next, cursor)
+
+    def _envelope(self, data: Any, key: str, path: str) -> tuple[list[Any], bool, str | None]:
+        records = data.get(key) if isinstance(data, dict) else None
+        if records is None and isinstance(data, dict) and key in data:
+            records = []
+        if not isinstance(records, list):
+            raise self._unexpected(f"the answer has no {key!r} list", path)
+        pagination = data.get("pagination") or {}
+        if not isinstance(pagination, dict):
+            raise self._unexpected("the answer's pagination is not an object", path)
+        cursor = pagination.get("nextPageCursor")
+        return records, bool(pagination.get("hasNextPage")), str(cursor) if cursor else None
+
+    def _validate_one(self, model: type[M], data: Any, path: str) -> M:
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            raise self._unexpected(f"invalid {model.__name__}: {describe(error)}", path) from None
+
+    def _unexpected(self, problem: str, path: str) -> UnexpectedResponseError:
+        return UnexpectedResponseError(
+            f"unexpected answer from Squarespace: {problem}",
+            method="GET",
+            host=self.host,
+            path=path,
+        )
+
+    def _get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        response = self._request("GET", path, params=params)
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise self._unexpected("the body is not JSON", path) from None
+
+    # -- the one request loop -------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        content = None
+        request_headers = dict(headers or {})
+        if body is not None:
+            content = json.dumps(body, separators=(",", ":")).encode()
+            request_headers["Content-Type"] = "application/json"
+        where = {"method": method, "host": self.host, "path": path}
+        attempt = 0
+        while True:
+            attempt += 1
+            self._pacer.wait()
+            self.request_count += 1
+            try:
+                response = self._http.request(
+                    method,
+                    self.base_url + path,
+                    params=params,
+                    content=content,
+                    headers=request_headers,
+                )
+            except _NOT_SENT as error:
+                reason = _reason(error)
+            except _MAYBE_SENT as error:
+                if not idempotent:
+                    raise self._outcome_unknown(_reason(error), where) from error
+                reason = _reason(error)
+            except httpx.HTTPError as error:
+                raise TransportError(f"request failed: {_reason(error)}", **where) from error
+            else:
+                status = response.status_code
+                logger.debug("%s %s -> %d (attempt %d)", method, path, status, attempt)
+                if 200 <= status < 300:
+                    return response
+                if status >= 500 and not idempotent:
+                    raise self._outcome_unknown(f"HTTP {status}", where, response)
+                retryable = status == 429 or status in RETRY_STATUSES
+                if not retryable or attempt >= self.max_attempts:
+                    raise self._error(response, path)
+                if status == 429:
+                    delay = retry_after_seconds(response.headers.get("Retry-After"))
+                    delay = self.rate_limit_cooldown if delay is None else delay
+                else:
+                    delay = backoff_delay(attempt, self._rng)
+                self._pause(method, path, f"HTTP {status}", attempt, delay)
+                continue
+            if attempt >= self.max_attempts:
+                raise TransportError(
+                    f"no answer from Squarespace after {attempt} attempts: {reason}", **where
+                )
+            self._pause(method, path, reason, attempt, backoff_delay(attempt, self._rng))
+
+    def _pause(self, method: str, path: str, reason: str, attempt: int, delay: float) -> None:
+        logger.info(
+            "%s %s: %s on attempt %d of %d; retrying in %.1f s",
+            method,
+            path,
+            reason,
+            attempt,
+            self.max_attempts,
+            delay,
+        )
+        self._sleep(delay)
+
+    def _outcome_unknown(
+        self, reason: str, where: dict[str, str], response: httpx.Response | None = None
+    ) -> OutcomeUnknownError:
+        fields: dict[str, Any] = {}
+        if response is not None:
+            content_type = response.headers.get("Content-Type", "")
+            fields = parse_envelope(response.content, content_type, secret=self._api_key)
+            fields["status"] = response.status_code
+        return OutcomeUnknownError(
+            f"the outcome is unknown ({reason}): the change may have been applied, "
+            "so read the current state before trying again",
+            **fields,
+            **where,
+        )
+
+    def _error(self, response: httpx.Response, path: str) -> SquarespaceError:
+        return error_for_response(
+            response.status_code,
+            response.content,
+            content_type=response.headers.get("Content-Type", ""),
+            method=response.request.method,
+            host=self.host,
+            path=path,
+            secret=self._api_key,
+        )
+
+
+def order_filters(
+    *,
+    fulfillment_status: str | None,
+    modified_after: datetime | None,
+    modified_before: datetime | None,
+    payment_states: Sequence[str] | None,
+) -> dict[str, str]:
+    """Page-1 query parameters for the orders listing, checked as the API would."""
+    params: dict[str, str] = {}
+    if fulfillment_status:
+        params["fulfillmentStatus"] = fulfillment_status
+    if (modified_after is None) != (modified_before is None):
+        raise ValueError("modified_after and modified_before must be given together")
+    if modified_after is not None and modified_before is not None:
+        after, before = format_timestamp(modified_after), format_timestamp(modified_before)
+        if before <= after:
+            raise ValueError(
+                f"modified_before ({before}) must be later than modified_after ({after})"
+            )
+        params["modifiedAfter"], params["modifiedBefore"] = after, before
+    if isinstance(payment_states, str):
+        raise TypeError("payment_states must be a sequence of states, not one string")
+    if payment_states:
+        params["paymentStates"] = ",".join(payment_states)
+    return params
+
+
+def adjustment_body(
+    increments: Sequence[StockOperation],
+    decrements: Sequence[StockOperation],
+    set_finite: Sequence[StockOperation],
+    set_unlimited: Sequence[str],
+) -> dict[str, Any]:
+    """The adjustments request body, refusing (ValueError) what Squarespace would refuse."""
+    if isinstance(set_unlimited, str):
+        raise TypeError("set_unlimited must be a sequence of variant ids, not one string")
+    body: dict[str, Any] = {}
+    named: list[str] = []
+    for key, operations, least in (
+        ("incrementOperations", increments, 1),
+        ("decrementOperations", decrements, 1),
+        ("setFiniteOperations", set_finite, 0),
+    ):
+        for operation in operations:
+            if operation.quantity < least:
+                raise ValueError(
+                    f"{key}: quantity for variant {operation.variant_id} must be at least "
+                    f"{least}, not {operation.quantity}"
+                )
+            named.append(operation.variant_id)
+        if operations:
+            body[key] = [{"variantId": op.variant_id, "quantity": op.quantity} for op in operations]
+    if set_unlimited:
+        body["setUnlimitedOperations"] = list(set_unlimited)
+        named.extend(set_unlimited)
+    if not named:
+        raise ValueError("no stock operations to send")
+    if len(named) > MAX_OPERATIONS:
+        raise ValueError(f"{len(named)} stock operations (at most {MAX_OPERATIONS} per call)")
+    if not all(isinstance(variant_id, str) and variant_id for variant_id in named):
+        raise ValueError("every variant id must be a non-empty string")
+    repeated = sorted({variant_id for variant_id in named if named.count(variant_id) > 1})
+    if repeated:
+        raise ValueError(f"variant named in more than one operation: {', '.join(repeated)}")
+    return body
+
+
+def describe(error: ValidationError, *, most: int = 3) -> str:
+    """A validation error on one line: ``field.path: message; ...`` (never the input)."""
+    problems = [
+        f"{'.'.join(str(part) for part in item['loc']) or 'record'}: {item['msg']}"
+        for item in error.errors(include_url=False, include_input=False)
+    ]
+    extra = f"; and {len(problems) - most} more" if len(problems) > most else ""
+    return one_line("; ".join(problems[:most]) + extra, limit=300)
+
+
+def _validate_each(
+    model: type[M], records: list[Any], id_key: str
+) -> tuple[list[M], list[InvalidRecord]]:
+    valid: list[M] = []
+    invalid: list[InvalidRecord] = []
+    validate = model.model_validate
+    for record in records:
+        try:
+            valid.append(validate(record))
+        except ValidationError as error:
+            ident = record.get(id_key) if isinstance(record, dict) else None
+            invalid.append(
+                InvalidRecord(ident if isinstance(ident, str) else None, describe(error))
+            )
+    return valid, invalid
+
+
+def _logged(records: list[M], invalid: list[InvalidRecord]) -> list[M]:
+    for record in invalid:
+        logger.warning("skipped an invalid record %s: %s", record.id or "(no id)", record.error)
+    return records
+
+
+def _segment(value: str, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string")
+    return quote(value, safe="")
+
+
+def _reason(error: Exception) -> str:
+    detail = one_line(str(error), limit=120)
+    return f"{type(error).__name__}: {detail}" if detail else type(error).__name__

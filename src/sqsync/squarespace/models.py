@@ -1,0 +1,288 @@
+"""Typed shapes of what the Squarespace Commerce APIs send and receive.
+
+Parsing is tolerant, as the API asks: unknown fields are ignored (fields get added
+without a version bump), an array may arrive as ``null`` or ``[]`` (both become ``[]``),
+anything the API may send as ``null`` is optional, money ``{"value": "12.50",
+"currency": "GBP"}`` becomes a :class:`~decimal.Decimal`, and every datetime is aware UTC.
+Python names are snake_case; the camelCase API names are the aliases.
+
+:class:`FulfilmentShipment` and :class:`StockOperation` are what callers build to send;
+the client checks them (:meth:`FulfilmentShipment.problems`) before anything goes out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic.alias_generators import to_camel
+
+T = TypeVar("T")
+
+MAX_SHIPMENT_FIELD = 100
+
+
+def _none_as_empty(value: Any) -> Any:
+    return [] if value is None else value
+
+
+def _as_utc(value: datetime) -> datetime:
+    # The API always sends UTC with a Z; a naive value can only mean UTC too.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _int_as_str(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class LineItemType(StrEnum):
+    """The line item types sqsync knows; others are kept as plain strings."""
+
+    PHYSICAL_PRODUCT = "PHYSICAL_PRODUCT"
+    SERVICE = "SERVICE"
+    GIFT_CARD = "GIFT_CARD"
+    DIGITAL = "DIGITAL"
+
+
+def _known_line_item_type(value: str) -> str:
+    try:
+        return LineItemType(value)
+    except ValueError:
+        return value
+
+
+ListOrNull = Annotated[list[T], BeforeValidator(_none_as_empty)]
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+TolerantStr = Annotated[str, BeforeValidator(_int_as_str)]
+
+
+class ApiModel(BaseModel):
+    """Base for API shapes: camelCase aliases, unknown fields ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        extra="ignore",
+    )
+
+
+class Money(ApiModel):
+    value: Decimal
+    currency: str
+
+
+class Address(ApiModel):
+    first_name: str | None = None
+    last_name: str | None = None
+    address1: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country_code: str | None = None
+    postal_code: str | None = None
+    phone: str | None = None
+
+
+class VariantOption(ApiModel):
+    option_name: str | None = None
+    value: str | None = None
+
+
+class Customization(ApiModel):
+    label: str | None = None
+    value: str | None = None
+
+
+class LineItem(ApiModel):
+    id: str
+    variant_id: str | None = None
+    sku: str | None = None
+    product_id: str | None = None
+    product_name: str | None = None
+    quantity: int
+    unit_price_paid: Money | None = None
+    variant_options: ListOrNull[VariantOption] = []
+    customizations: ListOrNull[Customization] = []
+    image_url: str | None = None
+    line_item_type: Annotated[str, AfterValidator(_known_line_item_type)]
+    weight: float | None = None
+    width: float | None = None
+    length: float | None = None
+    height: float | None = None
+
+
+class ShippingLine(ApiModel):
+    method: str | None = None
+    amount: Money | None = None
+
+
+class DiscountLine(ApiModel):
+    description: str | None = None
+    name: str | None = None
+    promo_code: str | None = None
+    amount: Money | None = None
+
+
+class Fulfillment(ApiModel):
+    """A shipment already recorded on an order."""
+
+    ship_date: UtcDatetime | None = None
+    carrier_name: str | None = None
+    service: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+
+
+class InternalNote(ApiModel):
+    content: str | None = None
+
+
+class FormField(ApiModel):
+    label: str | None = None
+    value: str | None = None
+
+
+class Order(ApiModel):
+    id: str
+    order_number: TolerantStr
+    created_on: UtcDatetime
+    modified_on: UtcDatetime
+    channel: str | None = None
+    channel_name: str | None = None
+    external_order_reference: str | None = None
+    customer_id: str | None = None
+    customer_email: str | None = None
+    billing_address: Address | None = None
+    shipping_address: Address | None = None
+    fulfillment_status: str
+    payment_state: str | None = None
+    testmode: bool = False
+    line_items: ListOrNull[LineItem] = []
+    internal_notes: ListOrNull[InternalNote] = []
+    shipping_lines: ListOrNull[ShippingLine] = []
+    discount_lines: ListOrNull[DiscountLine] = []
+    form_submission: ListOrNull[FormField] = []
+    fulfillments: ListOrNull[Fulfillment] = []
+    subtotal: Money | None = None
+    shipping_total: Money | None = None
+    discount_total: Money | None = None
+    tax_total: Money | None = None
+    refunded_total: Money | None = None
+    grand_total: Money | None = None
+    fulfilled_on: UtcDatetime | None = None
+    price_tax_interpretation: str | None = None
+    shipping_option_name: str | None = None
+    shipping_option_service_type: str | None = None
+
+
+class InventoryItem(ApiModel):
+    variant_id: str
+    sku: str | None = None
+    descriptor: str | None = None
+    is_unlimited: bool = False
+    quantity: int = 0
+
+
+class ErrorEnvelope(ApiModel):
+    """The body of every Squarespace error answer (all fields tolerated missing)."""
+
+    type: str | None = None
+    subtype: str | None = None
+    message: str | None = None
+    details: Any = None
+    context_id: str | None = None
+
+
+class FulfilmentShipment(ApiModel):
+    """One shipment to add to an order; checked by :meth:`problems` before sending."""
+
+    ship_date: datetime
+    carrier_name: str
+    service: str
+    tracking_number: str
+    tracking_url: str | None = None
+
+    def problems(self) -> list[str]:
+        """What Squarespace would refuse about this shipment (empty when it is fine)."""
+        found = []
+        if self.ship_date.tzinfo is None:
+            found.append("shipDate has no time zone (give an aware datetime)")
+        for name in ("carrier_name", "service", "tracking_number"):
+            value: str = getattr(self, name)
+            if not value.strip():
+                found.append(f"{to_camel(name)} is empty")
+            elif len(value) > MAX_SHIPMENT_FIELD:
+                found.append(f"{to_camel(name)} is longer than {MAX_SHIPMENT_FIELD} characters")
+        if self.tracking_url is not None and not is_http_url(self.tracking_url):
+            found.append(f"trackingUrl is not a valid http(s) URL: {self.tracking_url[:80]!r}")
+        return found
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON the fulfilments endpoint expects (trackingUrl left out when None)."""
+        body: dict[str, Any] = {
+            "shipDate": format_timestamp(self.ship_date),
+            "carrierName": self.carrier_name,
+            "service": self.service,
+            "trackingNumber": self.tracking_number,
+        }
+        if self.tracking_url is not None:
+            body["trackingUrl"] = self.tracking_url
+        return body
+
+
+class StockOperation(ApiModel):
+    """Change one variant's stock by (or, for set-finite, to) ``quantity``."""
+
+    variant_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class InvalidRecord:
+    """A record in a page that failed validation: its id if readable, the error on one line."""
+
+    id: str | None
+    error: str
+
+
+@dataclass
+class OrderPage:
+    orders: list[Order] = field(default_factory=list)
+    invalid: list[InvalidRecord] = field(default_factory=list)
+    has_next_page: bool = False
+    next_page_cursor: str | None = None
+
+
+@dataclass
+class InventoryPage:
+    items: list[InventoryItem] = field(default_factory=list)
+    invalid: list[InvalidRecord] = field(default_factory=list)
+    has_next_page: bool = False
+    next_page_cursor: str | None = None
+
+
+def format_timestamp(value: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC, the form the API documents."""
+    if value.tzinfo is None:
+        raise ValueError(f"datetime {value.isoformat()} has no time zone; give an aware datetime")
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def is_http_url(value: str) -> bool:
+    """True for an absolute http(s) URL with a host and no whitespace."""
+    if not value or any(ch.isspace() for ch in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
