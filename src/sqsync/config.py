@@ -1,0 +1,387 @@
+"""Load and validate the TOML config: the store path, shipping zones and connections.
+
+The file is found by ``--config PATH``, else ``$SQSYNC_CONFIG``, else ``./sqsync.toml`` (the
+CLI root resolves that; :func:`load_config` takes the path). Validation is strict: an unknown
+key is an error, so a typo such as ``stock_synk`` fails loudly instead of silently meaning
+"default". Every problem becomes one :class:`~sqsync.errors.ConfigError` line naming the file,
+the connection and the key, e.g.::
+
+    sqsync.toml: connection "acme": frequency: must be minutes (15) or "15m"/"1h", got "soon"
+
+API keys are resolved lazily by :meth:`Connection.api_key`, so listing orders never needs
+one; an inline key is held as a :class:`~pydantic.SecretStr` and never appears in a repr.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import tomllib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from sqsync.errors import ConfigError
+
+log = logging.getLogger("sqsync.config")
+
+DEFAULT_API_URL = "https://api.squarespace.com"
+# Squarespace's Order.paymentState enum (squarespace-api.md); `paymentStates` rejects others.
+PAYMENT_STATES = frozenset(
+    {
+        "NOT_CHARGED",
+        "AUTHORIZED",
+        "PAID",
+        "REFUNDED",
+        "PENDING",
+        "FAILED",
+        "REFUND_PENDING",
+        "REFUND_FAILED",
+        "PARTIALLY_PAID",
+    }
+)
+DEFAULT_PAYMENT_STATES = ("PAID", "AUTHORIZED", "NOT_CHARGED")
+_KEY_SOURCES = ("api_key", "api_key_env", "api_key_file")
+_DURATION = re.compile(r"(\d+)\s*([mh])")
+
+
+def _fail(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+def _minutes(value: Any) -> int:
+    """15, "15m" or "1h" -> whole minutes (> 0)."""
+    problem = 'must be minutes (15) or "15m"/"1h"'
+    if isinstance(value, bool):
+        raise _fail("minutes", problem)
+    if isinstance(value, int):
+        minutes = value
+    elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
+        minutes = int(match[1]) * (60 if match[2] == "h" else 1)
+    else:
+        raise _fail("minutes", problem)
+    if minutes < 1:
+        raise _fail("minutes", "must be at least 1 minute")
+    return minutes
+
+
+def _aware_utc(value: Any) -> Any:
+    """An ISO-8601 string or TOML datetime with a timezone -> UTC datetime."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            value = None
+    if not isinstance(value, datetime):
+        raise _fail("datetime", 'must be an ISO-8601 time such as "2026-01-01T00:00:00Z"')
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise _fail("datetime", 'must include a timezone, e.g. "2026-01-01T00:00:00Z"')
+    return value.astimezone(UTC)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _api_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _fail("url", 'must be an http(s) URL such as "https://api.squarespace.com"')
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        # The key travels in a header: plain http is only for the local emulator.
+        raise _fail("url", "must use https (plain http is allowed only for loopback hosts)")
+    return value.rstrip("/")
+
+
+Minutes = Annotated[int, BeforeValidator(_minutes)]
+UtcTime = Annotated[datetime, BeforeValidator(_aware_utc)]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class _Strict(BaseModel):
+    # strict: true stays a bool and 15 an int; "15" is not silently accepted as a number.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class StoreSettings(_Strict):
+    """``[store]``: where the SQLite file lives."""
+
+    path: Text = "sqsync.db"
+
+
+class Connection(_Strict):
+    """One ``[[connections]]`` entry: a Squarespace site feeding one client and warehouse."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", max_length=64)]
+    client: Text = "default"
+    warehouse: Text
+    channel: Text = "Squarespace"
+    # Read from the TOML key ``api_key``; the attribute name is free for the api_key() method.
+    inline_key: SecretStr | None = Field(default=None, alias="api_key", repr=False)
+    api_key_env: Text | None = None
+    api_key_file: Text | None = None
+    api_url: str = DEFAULT_API_URL
+    active: bool = True
+    frequency: Minutes = 15
+    shipping_zone: Text | None = None
+    order_prefix: str = ""
+    stock_sync: bool = False
+    stock_sync_frequency: Minutes = 60
+    stock_buffer: Annotated[int, Field(ge=0)] = 0
+    notify_customer: bool = True
+    payment_states: list[str] = Field(default_factory=lambda: list(DEFAULT_PAYMENT_STATES))
+    import_test_orders: bool = False
+    import_from: UtcTime | None = None
+    sku_aliases: dict[Text, Text] = Field(default_factory=dict)
+
+    _shipping_countries: frozenset[str] | None = PrivateAttr(default=None)
+    _config_file: Path = PrivateAttr(default=Path("sqsync.toml"))
+
+    @field_validator("api_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _api_url(value)
+
+    @field_validator("payment_states")
+    @classmethod
+    def _check_payment_states(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise _fail("payment_states", "must name at least one payment state")
+        unknown = [state for state in value if state not in PAYMENT_STATES]
+        if unknown:
+            raise _fail(
+                "payment_states",
+                f"unknown payment state {unknown[0]!r}; choose from "
+                + ", ".join(sorted(PAYMENT_STATES)),
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Connection:
+        values = (self.inline_key, self.api_key_env, self.api_key_file)
+        given = [key for key, value in zip(_KEY_SOURCES, values, strict=True) if value is not None]
+        if len(given) != 1:
+            found = " and ".join(given) if given else "none"
+            raise _fail(
+                "api_key",
+                "api_key: give exactly one of api_key, api_key_env or api_key_file "
+                f"(found {found})",
+            )
+        return self
+
+    @property
+    def shipping_countries(self) -> frozenset[str] | None:
+        """The ISO country codes of ``shipping_zone``; None when every country is accepted."""
+        return self._shipping_countries
+
+    @property
+    def label(self) -> str:
+        return f'connection "{self.name}"'
+
+    def api_key(self) -> str:
+        """The API key, read now from the inline value, the environment or the key file."""
+        if self.inline_key is not None:
+            return self.inline_key.get_secret_value()
+        where = f"{self._config_file}: {self.label}"
+        if self.api_key_env is not None:
+            value = os.environ.get(self.api_key_env, "").strip()
+            if not value:
+                raise ConfigError(
+                    f"{where}: api_key_env: environment variable {self.api_key_env} "
+                    "is not set or empty"
+                )
+            return value
+        key_file = self._config_file.parent / Path(self.api_key_file or "").expanduser()
+        try:
+            value = key_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or type(error).__name__
+            raise ConfigError(f"{where}: api_key_file: cannot read {key_file}: {reason}") from None
+        if not value:
+            raise ConfigError(f"{where}: api_key_file: {key_file} is empty")
+        return value
+
+
+class Config(_Strict):
+    """The whole file. ``path`` is the file it came from; relative paths resolve against it."""
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    shipping_zones: dict[Text, list[CountryCode]] = Field(default_factory=dict)
+    connections: list[Connection] = Field(default_factory=list)
+
+    _path: Path = PrivateAttr(default=Path("sqsync.toml"))
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def store_path(self) -> Path:
+        return self._path.parent / Path(self.store.path).expanduser()
+
+    def clients(self) -> list[str]:
+        """The client codes the connections name, sorted."""
+        return sorted({c.client for c in self.connections})
+
+    def warehouses(self) -> list[str]:
+        """The warehouse codes the connections name, sorted."""
+        return sorted({c.warehouse for c in self.connections})
+
+    def connection(self, name: str) -> Connection:
+        for connection in self.connections:
+            if connection.name == name:
+                return connection
+        known = ", ".join(c.name for c in self.connections) or "none"
+        raise ConfigError(f"{self._path}: no connection named {name!r} (configured: {known})")
+
+    def select(
+        self, names: Sequence[str] = (), *, stock_sync_only: bool = False
+    ) -> list[Connection]:
+        """The connections a job runs for: those named, else every active one.
+
+        A named connection runs even when inactive (an operator asked for it), but a
+        stock-sync job refuses one with ``stock_sync = false`` rather than silently skip it.
+        """
+        if not names:
+            return [
+                c for c in self.connections if c.active and (c.stock_sync or not stock_sync_only)
+            ]
+        chosen = [self.connection(name) for name in dict.fromkeys(names)]
+        if stock_sync_only:
+            for connection in chosen:
+                if not connection.stock_sync:
+                    raise ConfigError(
+                        f"{self._path}: connection {connection.name} has stock_sync = false; "
+                        "set stock_sync = true to sync its stock"
+                    )
+        return chosen
+
+
+def load_config(path: Path | str) -> Config:
+    """Read, parse and validate the config file at ``path``; ConfigError if anything is wrong."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found (give --config PATH or set SQSYNC_CONFIG)"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: the config file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_describe(path, data, error)) from None
+    config._path = path
+    _check_across_connections(path, config)
+    if any(c.inline_key is not None for c in config.connections):
+        _warn_if_readable(path)
+    return config
+
+
+def _check_across_connections(path: Path, config: Config) -> None:
+    seen_names: set[str] = set()
+    prefixes: dict[tuple[str, str], str] = {}
+    for connection in config.connections:
+        where = f"{path}: {connection.label}"
+        if connection.name in seen_names:
+            raise ConfigError(f"{where}: name: another connection already uses this name")
+        seen_names.add(connection.name)
+        key = (connection.client, connection.order_prefix)
+        if key in prefixes:
+            raise ConfigError(
+                f"{where}: order_prefix: {connection.order_prefix!r} is also used by connection "
+                f'"{prefixes[key]}" of client {connection.client}; order numbers are unique per '
+                "client, so give each connection its own prefix"
+            )
+        prefixes[key] = connection.name
+        if connection.shipping_zone is not None:
+            countries = config.shipping_zones.get(connection.shipping_zone)
+            if countries is None:
+                known = ", ".join(sorted(config.shipping_zones)) or "none defined"
+                raise ConfigError(
+                    f"{where}: shipping_zone: no [shipping_zones] entry named "
+                    f"{connection.shipping_zone!r} (known: {known})"
+                )
+            connection._shipping_countries = frozenset(countries)
+        connection._config_file = path
+
+
+def _warn_if_readable(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning(
+            "%s holds an inline api_key but group or others can read it: run `chmod 600 %s` "
+            "or use api_key_env instead",
+            path,
+            path,
+        )
+
+
+def _describe(path: Path, data: dict[str, Any], error: ValidationError) -> str:
+    """The first validation problem as one line: file, connection, key, what is wrong."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    loc = list(first["loc"])
+    where = [str(path)]
+    if loc[:1] == ["connections"] and len(loc) >= 2 and isinstance(loc[1], int):
+        index = loc[1]
+        entries = data.get("connections")
+        entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        where.append(f'connection "{name}"' if isinstance(name, str) else f"connections[{index}]")
+        loc = loc[2:]
+    # Pydantic adds the validator kind to some locations (e.g. "function-before"); drop it.
+    key = ".".join(str(part) for part in loc if not str(part).startswith("function-"))
+    message = _message(first, secret="api_key" in key)
+    if key and not message.startswith(f"{key}:"):
+        where.append(key)
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return ": ".join([*where, message]) + more
+
+
+def _message(problem: Any, *, secret: bool) -> str:
+    kind = problem["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling against config.example.toml)"
+    if kind == "missing":
+        return "required"
+    message = problem["msg"]
+    message = message[:1].lower() + message[1:]
+    value = problem.get("input")
+    # Never echo what was given for a key field: it may be the secret itself.
+    if not secret and isinstance(value, str | int | float | bool | datetime):
+        message += f", got {value!r}" if not isinstance(value, str) else f', got "{value}"'
+    return message

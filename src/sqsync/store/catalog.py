@@ -1,0 +1,84 @@
+"""Clients, warehouses, channels and products: the codes everything else refers to.
+
+``ensure_*`` helpers create a row on first use and return its id; they are idempotent, so
+an import can call them for every order without checking first.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqsync.store.database import Store, connection_of, now_text
+
+Db = Store | sqlite3.Connection
+
+# table -> its code column; the only tables ensure/lookup may touch (names are not user input).
+_CODE_COLUMN = {"clients": "code", "warehouses": "code", "channels": "name"}
+
+
+def _ensure(db: Db, table: str, code: str) -> int:
+    column = _CODE_COLUMN[table]
+    conn = connection_of(db)
+    conn.execute(f"INSERT INTO {table} ({column}) VALUES (?) ON CONFLICT DO NOTHING", (code,))
+    row = conn.execute(f"SELECT id FROM {table} WHERE {column} = ?", (code,)).fetchone()
+    return int(row[0])
+
+
+def _lookup(db: Db, table: str, code: str) -> int | None:
+    column = _CODE_COLUMN[table]
+    row = connection_of(db).execute(f"SELECT id FROM {table} WHERE {column} = ?", (code,))
+    found = row.fetchone()
+    return int(found[0]) if found else None
+
+
+def ensure_client(db: Db, code: str) -> int:
+    return _ensure(db, "clients", code)
+
+
+def ensure_warehouse(db: Db, code: str) -> int:
+    return _ensure(db, "warehouses", code)
+
+
+def ensure_channel(db: Db, name: str) -> int:
+    return _ensure(db, "channels", name)
+
+
+def ensure_ids(db: Db, client: str, warehouse: str, channel: str) -> tuple[int, int, int]:
+    """(client_id, warehouse_id, channel_id) for a connection's codes, created if new."""
+    return ensure_client(db, client), ensure_warehouse(db, warehouse), ensure_channel(db, channel)
+
+
+def client_id(db: Db, code: str) -> int | None:
+    return _lookup(db, "clients", code)
+
+
+def warehouse_id(db: Db, code: str) -> int | None:
+    return _lookup(db, "warehouses", code)
+
+
+def client_codes(db: Db) -> list[str]:
+    return [r[0] for r in connection_of(db).execute("SELECT code FROM clients ORDER BY code")]
+
+
+def warehouse_codes(db: Db) -> list[str]:
+    return [r[0] for r in connection_of(db).execute("SELECT code FROM warehouses ORDER BY code")]
+
+
+def ensure_product(db: Db, client_id: int, sku: str, name: str | None = None) -> int:
+    """The product id of ``sku`` for the client, created if new (a name fills a missing one)."""
+    conn = connection_of(db)
+    conn.execute(
+        "INSERT INTO products (client_id, sku, name, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (client_id, sku) DO UPDATE SET name = coalesce(products.name, excluded.name)",
+        (client_id, sku, name, now_text()),
+    )
+    row = conn.execute(
+        "SELECT id FROM products WHERE client_id = ? AND sku = ?", (client_id, sku)
+    ).fetchone()
+    return int(row[0])
+
+
+def known_skus(db: Db, client_id: int) -> set[str]:
+    """Every SKU the warehouse knows for the client (one query, for mapping a whole page)."""
+    rows = connection_of(db).execute("SELECT sku FROM products WHERE client_id = ?", (client_id,))
+    return {r[0] for r in rows}

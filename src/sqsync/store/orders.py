@@ -1,0 +1,228 @@
+"""Orders, read side: find, list and serialise orders with their items and shipments.
+
+The import job writes orders; this module turns rows into the stable JSON shape that
+``sqsync orders`` prints (and that scripts consume), and into flat rows for tables and CSV.
+Listing streams: orders, items and shipments are read by three cursors in order-id order and
+merged, so a listing of 100,000 orders needs neither memory for all of them nor a query per
+order.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from sqsync.store.database import Store, connection_of
+from sqsync.store.shipments import SHIPMENT_COLUMNS, shipment_dict
+
+Db = Store | sqlite3.Connection
+
+STATUSES = ("NEW", "HOLDING", "DESPATCHED", "CANCELLED")
+ADDRESS_FIELDS = (
+    "first_name",
+    "last_name",
+    "address1",
+    "address2",
+    "city",
+    "state",
+    "postal_code",
+    "country_code",
+    "phone",
+)
+# Flat columns for CSV (everything a spreadsheet user needs) and the table (what fits a line).
+CSV_COLUMNS = (
+    "order_number",
+    "squarespace_id",
+    "connection",
+    "client",
+    "warehouse",
+    "channel",
+    "status",
+    "problems",
+    "customer_email",
+    *ADDRESS_FIELDS,
+    "currency",
+    "total",
+    "shipping_method",
+    "items",
+    "tracking_numbers",
+    "created_on",
+    "imported_at",
+    "despatched_at",
+)
+TABLE_COLUMNS = (
+    "order_number",
+    "connection",
+    "status",
+    "customer",
+    "country_code",
+    "items",
+    "total",
+    "created_on",
+)
+
+_ORDER_SELECT = """
+SELECT o.*, c.code AS client, w.code AS warehouse, ch.name AS channel
+FROM orders o
+JOIN clients c ON c.id = o.client_id
+JOIN warehouses w ON w.id = o.warehouse_id
+JOIN channels ch ON ch.id = o.channel_id
+"""
+
+
+def order_dict(
+    db: Db,
+    order_id: int,
+) -> dict[str, Any] | None:
+    """The JSON shape of one order, or None if there is no such order."""
+    conn = connection_of(db)
+    row = conn.execute(_ORDER_SELECT + " WHERE o.id = ?", (order_id,)).fetchone()
+    if row is None:
+        return None
+    items = conn.execute(
+        "SELECT * FROM order_items WHERE order_id = ? ORDER BY id", (order_id,)
+    ).fetchall()
+    shipments = conn.execute(
+        f"SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE order_id = ? ORDER BY id", (order_id,)
+    ).fetchall()
+    return _shape(row, items, shipments)
+
+
+def find_orders(db: Db, order_number: str, client: str | None = None) -> list[dict[str, Any]]:
+    """Every order with this order number (one per client at most), optionally one client's."""
+    sql = "SELECT o.id FROM orders o JOIN clients c ON c.id = o.client_id WHERE o.order_number = ?"
+    params: list[Any] = [order_number]
+    if client is not None:
+        sql += " AND c.code = ?"
+        params.append(client)
+    conn = connection_of(db)
+    ids = [row[0] for row in conn.execute(sql + " ORDER BY c.code", params)]
+    return [shape for order_id in ids if (shape := order_dict(conn, order_id)) is not None]
+
+
+def iter_order_dicts(
+    db: Db, status: str | None = None, connection: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Stream orders (oldest import first) in their JSON shape, optionally filtered.
+
+    The three cursors share one read transaction when none is open, so the orders, items
+    and shipments come from one snapshot even while an import commits alongside.
+    """
+    conn = connection_of(db)
+    where, params = _filters(status, connection)
+    own_snapshot = not conn.in_transaction
+    if own_snapshot:
+        conn.execute("BEGIN")
+    try:
+        orders = conn.execute(_ORDER_SELECT + where + " ORDER BY o.id", params)
+        items = conn.execute(
+            "SELECT i.* FROM order_items i JOIN orders o ON o.id = i.order_id"
+            + where
+            + " ORDER BY i.order_id, i.id",
+            params,
+        )
+        shipment_columns = ", ".join(f"s.{c.strip()}" for c in SHIPMENT_COLUMNS.split(","))
+        shipments = conn.execute(
+            f"SELECT {shipment_columns} FROM shipments s JOIN orders o ON o.id = s.order_id"
+            + where
+            + " ORDER BY s.order_id, s.id",
+            params,
+        )
+        item_rows = _Grouped(items)
+        shipment_rows = _Grouped(shipments)
+        for row in orders:
+            yield _shape(row, item_rows.take(row["id"]), shipment_rows.take(row["id"]))
+    finally:
+        if own_snapshot and conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def _filters(status: str | None, connection: str | None) -> tuple[str, list[Any]]:
+    conditions, params = [], []
+    if status is not None:
+        conditions.append("o.status = ?")
+        params.append(status)
+    if connection is not None:
+        conditions.append("o.connection = ?")
+        params.append(connection)
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
+class _Grouped:
+    """Rows sorted by order_id, handed out one order's worth at a time."""
+
+    def __init__(self, rows: Iterator[sqlite3.Row]) -> None:
+        self._rows = rows
+        self._next: sqlite3.Row | None = next(rows, None)
+
+    def take(self, order_id: int) -> list[sqlite3.Row]:
+        taken = []
+        # Rows of orders before this one cannot exist (same filter, same order); skip safely.
+        while self._next is not None and self._next["order_id"] < order_id:
+            self._next = next(self._rows, None)
+        while self._next is not None and self._next["order_id"] == order_id:
+            taken.append(self._next)
+            self._next = next(self._rows, None)
+        return taken
+
+
+def _shape(
+    row: sqlite3.Row, items: list[sqlite3.Row], shipments: list[sqlite3.Row]
+) -> dict[str, Any]:
+    return {
+        "order_number": row["order_number"],
+        "squarespace_id": row["squarespace_id"],
+        "connection": row["connection"],
+        "client": row["client"],
+        "warehouse": row["warehouse"],
+        "channel": row["channel"],
+        "status": row["status"],
+        "problems": json.loads(row["problems"]),
+        "customer_email": row["customer_email"],
+        "shipping_address": {field: row[field] for field in ADDRESS_FIELDS},
+        "billing_address": {field: row[f"billing_{field}"] for field in ADDRESS_FIELDS},
+        "currency": row["currency"],
+        "subtotal": row["subtotal"],
+        "shipping_total": row["shipping_total"],
+        "discount_total": row["discount_total"],
+        "tax_total": row["tax_total"],
+        "total": row["total"],
+        "shipping_method": row["shipping_method"],
+        "items": [
+            {
+                "sku": item["sku"],
+                "name": item["name"],
+                "quantity": item["quantity"],
+                "unit_price": item["unit_price"],
+                "channel_sku": item["channel_sku"],
+                "variant_id": item["variant_id"],
+            }
+            for item in items
+        ],
+        "shipments": [shipment_dict(s) for s in shipments],
+        "created_on": row["sq_created_on"],
+        "modified_on": row["sq_modified_on"],
+        "fulfillment_status": row["sq_fulfillment_status"],
+        "payment_state": row["sq_payment_state"],
+        "imported_at": row["imported_at"],
+        "updated_at": row["updated_at"],
+        "despatched_at": row["despatched_at"],
+    }
+
+
+def flat_order(order: dict[str, Any]) -> dict[str, Any]:
+    """One order as a flat row for a table or CSV (address fields lifted to the top)."""
+    address = order["shipping_address"]
+    name = " ".join(p for p in (address["first_name"], address["last_name"]) if p)
+    return {
+        **{k: v for k, v in order.items() if not isinstance(v, dict | list)},
+        **address,
+        "customer": name,
+        "problems": " ".join(order["problems"]),
+        "items": ", ".join(f"{i['sku']} x{i['quantity']}" for i in order["items"]),
+        "tracking_numbers": " ".join(
+            s["tracking_number"] for s in order["shipments"] if s["tracking_number"]
+        ),
+    }

@@ -1,0 +1,75 @@
+"""The run log: one row per job per connection per run, for `status` and for diagnosis.
+
+A run is recorded as ``running`` when it starts, in its own transaction, so a run killed
+half-way is still visible afterwards (still ``running``, no ``finished_at``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqsync.store.database import Store, connection_of, now_text, utc_text
+
+OUTCOMES = ("running", "ok", "failed", "skipped")
+
+
+def start_run(
+    store: Store | sqlite3.Connection,
+    connection: str,
+    job: str,
+    started_at: datetime | None = None,
+) -> int:
+    """Record a run as started; return its id for :func:`finish_run`."""
+    cursor = connection_of(store).execute(
+        "INSERT INTO run_log (connection, job, started_at) VALUES (?, ?, ?)",
+        (connection, job, utc_text(started_at) if started_at else now_text()),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def finish_run(
+    store: Store | sqlite3.Connection,
+    run_id: int,
+    *,
+    outcome: str,
+    counts: Mapping[str, int] | None = None,
+    requests: int = 0,
+    error: str | None = None,
+    context_id: str | None = None,
+    finished_at: datetime | None = None,
+) -> None:
+    if outcome not in OUTCOMES[1:]:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES[1:])}, got {outcome!r}")
+    connection_of(store).execute(
+        "UPDATE run_log SET finished_at = ?, outcome = ?, counts = ?, requests = ?, error = ?,"
+        " context_id = ? WHERE id = ?",
+        (
+            utc_text(finished_at) if finished_at else now_text(),
+            outcome,
+            json.dumps(dict(counts or {}), sort_keys=True),
+            requests,
+            error,
+            context_id,
+            run_id,
+        ),
+    )
+
+
+def run_dict(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(row)
+    data["counts"] = json.loads(data["counts"])
+    return data
+
+
+def last_runs(store: Store | sqlite3.Connection) -> list[dict[str, Any]]:
+    """The latest run of every (connection, job), sorted by connection then job."""
+    rows = connection_of(store).execute(
+        "SELECT r.* FROM run_log r JOIN ("
+        "  SELECT connection, job, max(id) AS id FROM run_log GROUP BY connection, job"
+        ") latest ON latest.id = r.id ORDER BY r.connection, r.job"
+    )
+    return [run_dict(row) for row in rows]

@@ -1,0 +1,188 @@
+"""Stock levels: on hand per client + warehouse + SKU, and what open orders allocate.
+
+``allocated`` is the quantity on NEW and HOLDING orders (stock promised but not shipped);
+``available = max(0, on_hand - allocated)`` is what may still be sold. Both are computed
+from the orders on read, never stored, so they cannot drift from the orders themselves.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqsync.errors import InputError, UsageError
+from sqsync.store import catalog
+from sqsync.store.database import Store, connection_of, now_text
+
+Db = Store | sqlite3.Connection
+
+# Keys present in stock_levels or allocated by an open order; the second half makes an SKU
+# that is ordered but was never counted show up with on_hand 0 instead of vanishing.
+_LEVELS_SQL = """
+WITH alloc AS (
+    SELECT o.client_id, o.warehouse_id, i.sku, sum(i.quantity) AS allocated
+    FROM order_items i JOIN orders o ON o.id = i.order_id
+    WHERE o.status IN ('NEW', 'HOLDING') {order_filter}
+    GROUP BY o.client_id, o.warehouse_id, i.sku
+),
+keys AS (
+    SELECT client_id, warehouse_id, sku FROM stock_levels s WHERE 1 = 1 {level_filter}
+    UNION
+    SELECT client_id, warehouse_id, sku FROM alloc
+)
+SELECT k.sku, c.code AS client, w.code AS warehouse,
+       coalesce(s.on_hand, 0) AS on_hand, coalesce(a.allocated, 0) AS allocated
+FROM keys k
+JOIN clients c ON c.id = k.client_id
+JOIN warehouses w ON w.id = k.warehouse_id
+LEFT JOIN stock_levels s
+       ON s.client_id = k.client_id AND s.warehouse_id = k.warehouse_id AND s.sku = k.sku
+LEFT JOIN alloc a
+       ON a.client_id = k.client_id AND a.warehouse_id = k.warehouse_id AND a.sku = k.sku
+ORDER BY c.code, w.code, k.sku
+"""
+
+
+def _levels(db: Db, client: str | None, warehouse: str | None) -> Iterator[sqlite3.Row]:
+    conditions = []
+    params: dict[str, Any] = {"client": client, "warehouse": warehouse}
+    if client is not None:
+        conditions.append("client_id = (SELECT id FROM clients WHERE code = :client)")
+    if warehouse is not None:
+        conditions.append("warehouse_id = (SELECT id FROM warehouses WHERE code = :warehouse)")
+    level_filter = "".join(f" AND s.{c}" for c in conditions)
+    order_filter = "".join(f" AND o.{c}" for c in conditions)
+    sql = _LEVELS_SQL.format(level_filter=level_filter, order_filter=order_filter)
+    return iter(connection_of(db).execute(sql, params))
+
+
+def stock_rows(
+    db: Db, client: str | None = None, warehouse: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """sku, client, warehouse, on_hand, allocated, available for every stocked or ordered SKU."""
+    for row in _levels(db, client, warehouse):
+        yield {
+            "sku": row["sku"],
+            "client": row["client"],
+            "warehouse": row["warehouse"],
+            "on_hand": row["on_hand"],
+            "allocated": row["allocated"],
+            "available": max(0, row["on_hand"] - row["allocated"]),
+        }
+
+
+def availability(db: Db, client: str, warehouse: str) -> dict[str, tuple[int, int]]:
+    """{sku: (on_hand, allocated)} for one client and warehouse, in one query (for sync-stock)."""
+    return {
+        row["sku"]: (row["on_hand"], row["allocated"]) for row in _levels(db, client, warehouse)
+    }
+
+
+def set_on_hand(db: Db, client: str, warehouse: str, sku: str, on_hand: int) -> None:
+    """Set the counted stock of ``sku``; the client, warehouse and product are created if new.
+
+    Runs in the caller's transaction when given one, so a whole feed commits together.
+    """
+    if isinstance(on_hand, bool) or not isinstance(on_hand, int) or on_hand < 0:
+        raise InputError(f"{sku}: quantity must be a whole number >= 0, got {on_hand!r}")
+    conn = connection_of(db)
+    client_id = catalog.ensure_client(conn, client)
+    warehouse_id = catalog.ensure_warehouse(conn, warehouse)
+    catalog.ensure_product(conn, client_id, sku)
+    conn.execute(
+        "INSERT INTO stock_levels (client_id, warehouse_id, sku, on_hand, updated_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, warehouse_id, sku)"
+        " DO UPDATE SET on_hand = excluded.on_hand, updated_at = excluded.updated_at",
+        (client_id, warehouse_id, sku, on_hand, now_text()),
+    )
+
+
+def choose(given: str | None, choices: Sequence[str], what: str) -> str:
+    """The client (or warehouse) a stock command means: the one given, else the only one.
+
+    ``choices`` are the codes configured or already in the store. A code outside them is
+    refused (a typo would otherwise create a phantom client); none given with several
+    choices is ambiguous. Both are usage errors naming the choices.
+    """
+    listed = ", ".join(choices)
+    if given is not None:
+        if choices and given not in choices:
+            raise UsageError(f"unknown {what} {given!r}; known: {listed}")
+        return given
+    if len(choices) == 1:
+        return choices[0]
+    if not choices:
+        raise UsageError(f"no {what} is configured; give --{what}")
+    raise UsageError(f"several {what}s are configured ({listed}); give --{what}")
+
+
+@dataclass(frozen=True)
+class LevelUpdate:
+    """One feed row, already validated: set ``sku`` to ``quantity`` on hand."""
+
+    line: int
+    sku: str
+    quantity: int
+    client: str | None = None
+    warehouse: str | None = None
+
+
+def import_levels(
+    store: Store,
+    updates: Iterable[LevelUpdate],
+    *,
+    source: str,
+    clients: Sequence[str],
+    warehouses: Sequence[str],
+    default_client: str | None,
+    default_warehouse: str | None,
+) -> int:
+    """Set on_hand for every row, all or nothing; return how many rows were applied.
+
+    Every row is checked before anything is written, and the writes share one transaction,
+    so a bad row on line 900 leaves the store exactly as it was. Errors name ``source`` and
+    the line.
+    """
+    resolved: list[tuple[str, str, str, int]] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for update in updates:
+        client = _row_code(update.client, default_client, clients, "client", source, update.line)
+        warehouse = _row_code(
+            update.warehouse, default_warehouse, warehouses, "warehouse", source, update.line
+        )
+        key = (client, warehouse, update.sku)
+        if key in seen:
+            raise InputError(
+                f"{source} line {update.line}: sku: {update.sku!r} is already set on line "
+                f"{seen[key]}"
+            )
+        seen[key] = update.line
+        resolved.append((client, warehouse, update.sku, update.quantity))
+    with store.transaction() as conn:
+        for client, warehouse, sku, quantity in resolved:
+            set_on_hand(conn, client, warehouse, sku, quantity)
+    return len(resolved)
+
+
+def _row_code(
+    value: str | None,
+    default: str | None,
+    choices: Sequence[str],
+    what: str,
+    source: str,
+    line: int,
+) -> str:
+    if value is None:
+        if default is None:
+            raise InputError(
+                f"{source} line {line}: {what}: missing, and several {what}s are configured "
+                f"({', '.join(choices)}); add a {what} column or give --{what}"
+            )
+        return default
+    if choices and value not in choices:
+        raise InputError(
+            f'{source} line {line}: {what}: unknown {what} "{value}"; known: {", ".join(choices)}'
+        )
+    return value
