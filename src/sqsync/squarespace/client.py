@@ -344,13 +344,13 @@ class Client:
                     headers=request_headers,
                 )
             except _NOT_SENT as error:
-                reason = _reason(error)
+                reason = self._reason(error)
             except _MAYBE_SENT as error:
                 if not idempotent:
-                    raise self._outcome_unknown(_reason(error), where) from error
-                reason = _reason(error)
+                    raise self._outcome_unknown(self._reason(error), where) from error
+                reason = self._reason(error)
             except httpx.HTTPError as error:
-                raise TransportError(f"request failed: {_reason(error)}", **where) from error
+                raise TransportError(f"request failed: {self._reason(error)}", **where) from error
             else:
                 status = response.status_code
                 logger.debug("%s %s -> %d (attempt %d)", method, path, status, attempt)
@@ -400,6 +400,11 @@ class Client:
             **fields,
             **where,
         )
+
+    def _reason(self, error: Exception) -> str:
+        """The exception's name and text, scrubbed of the key (transports may echo it)."""
+        detail = one_line(str(error).replace(self._api_key, "***"), limit=120)
+        return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
 
     def _error(self, response: httpx.Response, path: str) -> SquarespaceError:
         return error_for_response(
@@ -517,8 +522,3 @@ def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{what} must be a non-empty string")
     return quote(value, safe="")
-
-
-def _reason(error: Exception) -> str:
-    detail = one_line(str(error), limit=120)
-    return f"{type(error).__name__}: {detail}" if detail else type(error).__name__

@@ -273,8 +273,7 @@ def format_timestamp(value: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC, the form the API documents."""
     if value.tzinfo is None:
         raise ValueError(f"datetime {value.isoformat()} has no time zone; give an aware datetime")
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def is_http_url(value: str) -> bool:

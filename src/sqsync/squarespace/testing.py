@@ -1,13 +1,23 @@
-"""Test doubles for code that uses the client: a fake clock and API JSON builders.
+"""Test doubles for code that uses the client: a fake clock, a scripted API, JSON builders.
 
 ``FakeClock`` gives a :class:`~sqsync.squarespace.Client` a ``sleep`` that records the
-requested delays and moves ``monotonic`` forward instead of waiting. The builders
-produce API-shaped dicts (camelCase) with sensible defaults, overridable per field.
+requested delays and moves ``monotonic`` forward instead of waiting. ``fake_api`` wires
+a client to an ``httpx.MockTransport`` that records every request. The builders produce
+API-shaped dicts (camelCase) with sensible defaults, overridable per field.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
+
+import httpx
+
+from sqsync.squarespace.client import Client
+
+Handler = Callable[[httpx.Request], httpx.Response]
 
 
 class FakeClock:
@@ -123,3 +133,77 @@ def error_json(
         "details": None,
         "contextId": context_id,
     }
+
+
+def json_response(status: int = 200, body: Any = None, **headers: str) -> httpx.Response:
+    """A response with a JSON body (none for ``body=None``)."""
+    content = b"" if body is None else json.dumps(body).encode()
+    kind = {"Content-Type": "application/json"} if body is not None else {}
+    return httpx.Response(status, content=content, headers={**kind, **headers})
+
+
+def scripted(*replies: httpx.Response | Exception) -> Handler:
+    """A handler answering each request with the next reply; an exception is raised."""
+    queue = list(replies)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if not queue:
+            raise AssertionError(f"unexpected extra request {request.method} {request.url}")
+        reply = queue.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    return handle
+
+
+def paged(records: list[dict[str, Any]], key: str, *, size: int = 50) -> Handler:
+    """A handler serving ``records`` as API pages; the cursor is the next offset."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params.get("cursor", "0"))
+        end = start + size
+        more = end < len(records)
+        pagination = {
+            "hasNextPage": more,
+            "nextPageCursor": str(end) if more else None,
+            "nextPageUrl": None,
+        }
+        return json_response(200, {key: records[start:end], "pagination": pagination})
+
+    return handle
+
+
+@dataclass
+class FakeApi:
+    """A client whose requests go to ``handler``; ``requests`` keeps each one sent."""
+
+    handler: Handler
+    clock: FakeClock = field(default_factory=FakeClock)
+    requests: list[httpx.Request] = field(default_factory=list)
+    api_key: str = "sk-test-SECRET-0123456789"
+
+    def _record(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.requests.append(request)
+        return self.handler(request)
+
+    def client(self, **options: Any) -> Client:
+        options.setdefault("sleep", self.clock.sleep)
+        options.setdefault("monotonic", self.clock.monotonic)
+        options.setdefault("base_url", "https://api.example.test")
+        return Client(self.api_key, transport=httpx.MockTransport(self._record), **options)
+
+    def bodies(self) -> list[Any]:
+        return [json.loads(r.content) if r.content else None for r in self.requests]
+
+    def params(self) -> list[dict[str, str]]:
+        return [dict(r.url.params) for r in self.requests]
+
+
+def orders(count: int, start: int = 1) -> list[dict[str, Any]]:
+    return [order_json(number) for number in range(start, start + count)]
+
+
+def sent_paths(requests: Iterable[httpx.Request]) -> list[str]:
+    return [f"{r.method} {r.url.raw_path.decode()}" for r in requests]
