@@ -43,8 +43,10 @@ from sqsync.squarespace.models import (
     InvalidRecord,
     InventoryItem,
     InventoryPage,
+    InventoryPayload,
     Order,
     OrderPage,
+    OrdersPayload,
     StockOperation,
     format_timestamp,
 )
@@ -163,7 +165,7 @@ class Client:
 
     def get_order(self, order_id: str) -> Order:
         path = f"{ORDERS}/{_segment(order_id, 'order_id')}"
-        return self._validate_one(Order, self._get_json(path), path)
+        return self._validate_one(Order, self._decode(self._get(path), path), path)
 
     def fulfil_order(
         self,
@@ -217,7 +219,7 @@ class Client:
         items: list[InventoryItem] = []
         for start in range(0, len(ids), MAX_IDS_PER_REQUEST):
             path = f"{INVENTORY}/{','.join(ids[start : start + MAX_IDS_PER_REQUEST])}"
-            page = self._inventory_page(self._get_json(path), path)
+            page = self._inventory_page(self._get(path), path)
             items.extend(_logged(page.items, page.invalid))
         return items
 
@@ -249,11 +251,11 @@ class Client:
     # -- paging and parsing ---------------------------------------------------------
 
     def _walk(
-        self, path: str, params: dict[str, str], parse: Callable[[Any, str], Any]
+        self, path: str, params: dict[str, str], parse: Callable[[bytes, str], Any]
     ) -> Iterator[Any]:
         seen: set[str] = set()
         while True:
-            page = parse(self._get_json(path, params), path)
+            page = parse(self._get(path, params), path)
             yield page
             if not page.has_next_page:
                 return
@@ -269,15 +271,45 @@ class Client:
             seen.add(cursor)
             params = {"cursor": cursor}
 
-    def _order_page(self, data: Any, path: str) -> OrderPage:
-        records, has_next, cursor = self._envelope(data, "result", path)
-        orders, invalid = _validate_each(Order, records, "id")
-        return OrderPage(orders, invalid, has_next, cursor)
+    def _order_page(self, content: bytes, path: str) -> OrderPage:
+        return OrderPage(*self._page(content, path, OrdersPayload, Order, "result", "id"))
 
-    def _inventory_page(self, data: Any, path: str) -> InventoryPage:
-        records, has_next, cursor = self._envelope(data, "inventory", path)
-        items, invalid = _validate_each(InventoryItem, records, "variantId")
-        return InventoryPage(items, invalid, has_next, cursor)
+    def _inventory_page(self, content: bytes, path: str) -> InventoryPage:
+        return InventoryPage(
+            *self._page(content, path, InventoryPayload, InventoryItem, "inventory", "variantId")
+        )
+
+    def _page(
+        self,
+        content: bytes,
+        path: str,
+        payload: type[BaseModel],
+        model: type[M],
+        key: str,
+        id_key: str,
+    ) -> tuple[list[M], list[InvalidRecord], bool, str | None]:
+        """(valid records, invalid records, hasNextPage, nextPageCursor) of one page.
+
+        The whole page is validated straight from the bytes in one pass (the fast path);
+        only when that fails is it taken apart record by record, so one bad record
+        lands in ``invalid`` instead of stopping the page.
+        """
+        try:
+            fast = payload.model_validate_json(content)
+        except ValidationError:
+            pass
+        else:
+            paging = getattr(fast, "pagination", None)
+            more = bool(paging and paging.has_next_page)
+            return (
+                getattr(fast, key),
+                [],
+                more,
+                (paging.next_page_cursor or None) if paging else None,
+            )
+        records, more, cursor = self._envelope(self._decode(content, path), key, path)
+        valid, invalid = _validate_each(model, records, id_key)
+        return valid, invalid, more, cursor
 
     def _envelope(self, data: Any, key: str, path: str) -> tuple[list[Any], bool, str | None]:
         records = data.get(key) if isinstance(data, dict) else None
@@ -305,10 +337,12 @@ class Client:
             path=path,
         )
 
-    def _get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
-        response = self._request("GET", path, params=params)
+    def _get(self, path: str, params: dict[str, str] | None = None) -> bytes:
+        return self._request("GET", path, params=params).content
+
+    def _decode(self, content: bytes, path: str) -> Any:
         try:
-            return json.loads(response.content)
+            return json.loads(content)
         except ValueError:
             raise self._unexpected("the body is not JSON", path) from None
 

@@ -191,6 +191,25 @@ class InventoryItem(ApiModel):
     quantity: int = 0
 
 
+class Pagination(ApiModel):
+    has_next_page: bool = False
+    next_page_cursor: str | None = None
+
+
+class OrdersPayload(ApiModel):
+    """A whole ``GET /1.0/commerce/orders`` answer, for validating a page in one pass."""
+
+    result: ListOrNull[Order]
+    pagination: Pagination | None = None
+
+
+class InventoryPayload(ApiModel):
+    """A whole inventory answer (a page, or the get-by-ids answer without pagination)."""
+
+    inventory: ListOrNull[InventoryItem]
+    pagination: Pagination | None = None
+
+
 class ErrorEnvelope(ApiModel):
     """The body of every Squarespace error answer (all fields tolerated missing)."""
 
