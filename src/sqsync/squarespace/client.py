@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -75,6 +75,15 @@ _MAYBE_SENT = (
 )
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class OrderFilters(TypedDict, total=False):
+    """The keyword filters of :meth:`Client.iter_order_pages`."""
+
+    fulfillment_status: str | None
+    modified_after: datetime | None
+    modified_before: datetime | None
+    payment_states: Sequence[str] | None
 
 
 class Client:
@@ -157,8 +166,8 @@ class Client:
         )
         return self._walk(ORDERS, params, self._order_page)
 
-    def iter_orders(self, **filters: Any) -> Iterator[Order]:
-        """Every valid order across pages (same filters as :meth:`iter_order_pages`);
+    def iter_orders(self, **filters: Unpack[OrderFilters]) -> Iterator[Order]:
+        """Every valid order across pages (filters as :meth:`iter_order_pages`);
         records that fail validation are logged and skipped."""
         pages = self.iter_order_pages(**filters)
         return (order for page in pages for order in _logged(page.orders, page.invalid))

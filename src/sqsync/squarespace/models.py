@@ -68,8 +68,7 @@ class ApiModel(BaseModel):
 
     model_config = ConfigDict(
         alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
+        populate_by_name=True,  # works on every pydantic 2.x (validate_by_name is 2.11+)
         extra="ignore",
     )
 
