@@ -234,3 +234,22 @@ def test_fulfil_accepts_exactly_100_character_fields() -> None:
     with api.client() as client:
         client.fulfil_order("o1", [shipment(carrier_name="c" * 100)], send_notification=False)
     assert len(api.requests) == 1
+
+
+def test_a_valid_page_is_validated_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records are only validated one by one (built a second time) when the page is bad."""
+    from sqsync.squarespace import client as client_module
+
+    slow_path: list[int] = []
+    original = client_module._validate_each
+
+    def spy(*args: object) -> object:
+        slow_path.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(client_module, "_validate_each", spy)
+    api = FakeApi(scripted(page(orders(50), "c1"), page([order_json(1, id=None)], None)))
+    with api.client() as client:
+        first, second = client.iter_order_pages()
+    assert len(first.orders) == 50 and len(second.invalid) == 1
+    assert slow_path == [1]  # only for the page with the bad record

@@ -265,6 +265,11 @@ def test_pacing_does_not_spin_when_the_clock_stands_still() -> None:
     assert sleeps == [60.0]
 
 
-def test_pacing_below_one_per_minute_is_refused() -> None:
+def test_pacing_zero_is_off_and_negative_is_refused() -> None:
+    api = FakeApi(lambda request: OK_ORDER)
+    with api.client(rate_limit_per_minute=0, monotonic=lambda: 5.0) as client:
+        for _ in range(400):
+            client.get_order("x")
+    assert api.clock.sleeps == []
     with pytest.raises(ValueError, match="rate_limit_per_minute"):
-        FakeApi(scripted()).client(rate_limit_per_minute=0)
+        FakeApi(scripted()).client(rate_limit_per_minute=-1)

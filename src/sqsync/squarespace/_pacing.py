@@ -18,7 +18,8 @@ RETRY_AFTER_CAP = 600.0
 
 
 class Pacer:
-    """A sliding 60-second window of send times: at most ``per_minute`` sends in it."""
+    """A sliding 60-second window of send times: at most ``per_minute`` sends in it
+    (0 turns pacing off, as the emulator's rate limit of 0 does)."""
 
     def __init__(
         self,
@@ -27,8 +28,8 @@ class Pacer:
         sleep: Callable[[float], None],
         monotonic: Callable[[], float],
     ) -> None:
-        if per_minute < 1:
-            raise ValueError(f"rate_limit_per_minute must be at least 1, not {per_minute}")
+        if per_minute < 0:
+            raise ValueError(f"rate_limit_per_minute must be 0 (off) or more, not {per_minute}")
         self.per_minute = per_minute
         self._sleep = sleep
         self._monotonic = monotonic
@@ -38,6 +39,8 @@ class Pacer:
     def wait(self) -> float:
         """Block until one more request fits in the window, record it; return the wait."""
         waited = 0.0
+        if not self.per_minute:
+            return waited
         with self._lock:
             now = self._monotonic()
             while True:
