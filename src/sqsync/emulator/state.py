@@ -152,19 +152,19 @@ class EmulatorState:
         # Called with the Idempotency-Key while an adjustment is claimed but not yet applied:
         # lets a test hold a request "in flight" without sleeping.
         self.during_adjustment: Callable[[str], None] | None = None
-        self._next_number = 1001
         self._bulk_load(list(orders), list(inventory))
 
     # ----------------------------------------------------------------- construction
 
     def _bulk_load(self, orders: list[dict[str, Any]], inventory: list[dict[str, Any]]) -> None:
         shop = self._shop
+        numbers = [int(o["orderNumber"]) for o in orders if str(o.get("orderNumber")).isdigit()]
+        # Numbering goes on from the shop's orders; a new shop starts at 1001 like the generator.
+        self._next_number = max(numbers) + 1 if numbers else 1001
         for number, order in enumerate(orders):
             if not isinstance(order.get("id"), str) or iso_to_ms(order.get("modifiedOn")) is None:
                 raise ValueError(f"order {number} needs a string id and an ISO-8601 modifiedOn")
             shop.orders[order["id"]] = order
-            if str(order.get("orderNumber", "")).isdigit():
-                self._next_number = max(self._next_number, int(order["orderNumber"]) + 1)
         shop.order_index = sorted(
             (iso_to_ms(o["modifiedOn"]), oid) for oid, o in shop.orders.items()
         )
@@ -179,11 +179,12 @@ class EmulatorState:
         cls, orders: int, variants: int, seed: int, *, now: datetime | None = None
     ) -> EmulatorState:
         """A realistic shop, the same for the same ``seed`` and ``now`` (default: the time now)."""
-        from sqsync.emulator.generate import generate_shop
+        from sqsync.emulator.generate import gc_paused, generate_shop
 
-        data = generate_shop(orders, variants, seed, now or datetime.now(UTC))
-        keys = {key: KeyInfo(**info) for key, info in data["keys"].items()}
-        return cls(data["orders"], data["inventory"], keys)
+        with gc_paused():
+            data = generate_shop(orders, variants, seed, now or datetime.now(UTC))
+            keys = {key: KeyInfo(**info) for key, info in data["keys"].items()}
+            return cls(data["orders"], data["inventory"], keys)
 
     @classmethod
     def load(cls, path: str | Path) -> EmulatorState:

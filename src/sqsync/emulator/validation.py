@@ -190,7 +190,9 @@ def is_http_url(value: str) -> bool:
 
 def _objects(body: dict[str, Any], name: str, what: str) -> list[tuple[str, dict[str, Any]]]:
     """The objects of array field ``name`` (null or missing: none), each with its location."""
-    items = body.get(name) or []
+    items = body.get(name)
+    if items is None:
+        items = []
     if not isinstance(items, list):
         raise invalid(f"{name} must be an array.")
     for number, item in enumerate(items):
@@ -255,7 +257,9 @@ def parse_adjustment(body: Any) -> Adjustment:
     """A structurally valid adjustment: <= 50 operations, each variant at most once."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
-    unlimited = body.get("setUnlimitedOperations") or []
+    unlimited = body.get("setUnlimitedOperations")
+    if unlimited is None:
+        unlimited = []
     if not isinstance(unlimited, list) or not all(
         isinstance(vid, str) and vid for vid in unlimited
     ):
