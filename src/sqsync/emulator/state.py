@@ -253,6 +253,11 @@ class EmulatorState:
         with self._lock:
             return {vid: dict(item) for vid, item in self._shop.inventory.items()}
 
+    def counts(self) -> dict[str, int]:
+        """How many orders and variants the shop has (cheap, unlike the snapshots)."""
+        with self._lock:
+            return {"orders": len(self._shop.orders), "variants": len(self._shop.inventory)}
+
     # ----------------------------------------------------------------- test helpers
 
     def _now_ms(self) -> int:
