@@ -2,7 +2,9 @@
 
 A fault answers a 5xx or 429 with the error envelope, or ``"drop"``s the connection without
 any answer. With ``after_apply`` the request is handled first (the change happens) and only
-the answer is lost: "the server did it but the client never heard".
+the answer is lost: "the server did it but the client never heard". An injected 429
+carries no ``Retry-After`` (the real API documents none); the emulator's own rate limit
+sends ``Retry-After: 60``.
 """
 
 from __future__ import annotations

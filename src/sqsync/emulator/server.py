@@ -217,7 +217,7 @@ class Emulator:
             window.append(now)
             return True
 
-    def _check(self, method: str, path: str, headers: Any, route: _Route | None) -> None:
+    def _check(self, method: str, headers: Any, route: _Route | None) -> None:
         authorization = headers.get("Authorization") or ""
         scheme, _, key = authorization.partition(" ")
         info = self.state.key_info(key.strip()) if scheme.lower() == "bearer" else None
@@ -302,7 +302,7 @@ class _Handler(BaseHTTPRequestHandler):
                 emu.before_request(method, path)
             if emu.latency:
                 emu.sleep(emu.latency)
-            emu._check(method, path, self.headers, route)
+            emu._check(method, self.headers, route)
             if route_error is not None:
                 raise route_error
             assert route is not None
