@@ -24,6 +24,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+# The whole loop against a local emulator: no network, no Squarespace account.
+demo: $(STAMP)
+	$(BIN)/python -m sqsync.demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
 emulator: $(STAMP)
 	$(BIN)/sqsync emulator --orders 200 --variants 60 --seed 1
 

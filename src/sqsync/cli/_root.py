@@ -120,7 +120,27 @@ def cli(
     ctx.obj = App(config_path, verbosity, log_format)
     from sqsync.logs import configure_logging
 
-    configure_logging(verbosity, log_format)
+    configure_logging(verbosity, log_format, _progress_bar(ctx, verbosity))
+
+
+def _progress_bar(ctx: click.Context, verbosity: int) -> Any:
+    """Draw job progress on stderr when a person is watching it (never under cron or -q)."""
+    from sqsync import progress
+
+    if verbosity < 0 or not sys.stderr.isatty():
+        progress.set_sink(None)
+        return None
+    from sqsync.logs import ProgressBar
+
+    bar = ProgressBar(sys.stderr)
+    progress.set_sink(bar)
+
+    def done() -> None:
+        bar.clear()
+        progress.set_sink(None)
+
+    ctx.call_on_close(done)
+    return bar
 
 
 def output_option(default: str = "table") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -141,20 +161,25 @@ def emit_rows(rows: Iterable[dict[str, Any]], fmt: str, columns: list[str] | Non
     return render(rows, fmt, columns)
 
 
+def connection_option(
+    help: str = "Run for this connection only (repeatable; default: every active one).",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``-c/--connection NAME`` (repeatable) as ``connections``."""
+    return click.option(
+        "-c", "--connection", "connections", multiple=True, metavar="NAME", help=help
+    )
+
+
+def json_option(help: str = "One JSON object per connection on stdout.") -> Any:
+    """``--json`` as ``as_json``."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
 def job_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``-c/--connection`` (repeatable), ``--json`` and ``--dry-run`` for a job command."""
 
-    @click.option(
-        "-c",
-        "--connection",
-        "connections",
-        multiple=True,
-        metavar="NAME",
-        help="Run for this connection only (repeatable; default: every active one).",
-    )
-    @click.option(
-        "--json", "as_json", is_flag=True, help="One JSON object per connection on stdout."
-    )
+    @connection_option()
+    @json_option()
     @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -200,16 +225,33 @@ def run_job_command(
     Every selected connection's key is resolved first, so a missing variable or key
     file is a config error (exit 2) before anything is sent.
     """
-    from sqsync.jobs.runner import run_job
-
     selected = app.config.select(connections, stock_sync_only=stock_sync_only)
     for connection in selected:
         connection.api_key()
     store = app.open_store()
     try:
-        results = [
-            run_job(job, connection, store, dry_run=dry_run, **options) for connection in selected
-        ]
+        results = [_locked(job, connection, store, dry_run, **options) for connection in selected]
     finally:
         store.close()
     report_results(results, as_json)
+
+
+def _locked(job: str, connection: Any, store: Store, dry_run: bool, **options: Any) -> Any:
+    """Run ``job`` holding the connection's lock, the same lock ``sqsync run`` takes.
+
+    Two concurrent stock syncs would apply each delta twice, so a connection that is busy
+    is refused in one line (exit 1). A dry run writes nothing and takes no lock.
+    """
+    from sqsync.jobs import JobResult
+    from sqsync.jobs.runner import run_job
+    from sqsync.store.locks import ConnectionLocked, acquire
+
+    if dry_run:
+        return run_job(job, connection, store, dry_run=True, **options)
+    try:
+        lease = acquire(store, connection.name, command=f"sqsync {job}")
+    except ConnectionLocked as locked:
+        return JobResult(connection.name, job, ok=False, error=str(locked))
+    with lease:
+        lease.start_heartbeat()
+        return run_job(job, connection, store, **options)

@@ -1,1 +1,146 @@
-"""Commands: operate (placeholder until its issue lands)."""
+"""Commands for running sqsync for real: ``run`` (from cron), ``status``, ``check``, ``cron``."""
+
+from __future__ import annotations
+
+import click
+
+from sqsync.cli._root import App, cli, connection_option, json_option, pass_app
+
+
+@cli.command()
+@connection_option()
+@click.option("--force", is_flag=True, help="Run every job now, whether due or not.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    default=4,
+    show_default=True,
+    help="Connections worked on at the same time.",
+)
+@json_option("One JSON object per job on stdout.")
+@pass_app
+def run(app: App, connections: tuple[str, ...], force: bool, workers: int, as_json: bool) -> None:
+    """Run every job that is due, for every active connection (for cron).
+
+    import-orders and push-despatch run every `frequency` minutes, sync-stock
+    every `stock_sync_frequency` minutes when stock_sync is on, in that order.
+    A failed job is retried after 5 minutes at most. A connection another
+    sqsync is working on is skipped. Exit 1 if any job failed.
+
+    \b
+    Example:
+      sqsync --quiet run
+      sqsync run -c acme --force --json
+    """
+    from sqsync.cli._root import report_results
+    from sqsync.jobs.runner import run_due
+    from sqsync.output import to_json
+
+    selected = app.config.select(connections)
+    outcomes = run_due(selected, app.config.store_path, force=force, workers=workers)
+    if as_json:
+        for outcome in outcomes:
+            if outcome.locked_by is not None:
+                line = {
+                    "connection": outcome.connection,
+                    "skipped": "locked",
+                    "locked_by": outcome.locked_by.describe(),
+                }
+                click.echo(to_json(line))
+    report_results([r for outcome in outcomes for r in outcome.results], as_json)
+
+
+@cli.command()
+@connection_option("Only this connection (repeatable; default: all configured).")
+@json_option("The whole status as one JSON document.")
+@pass_app
+def status(app: App, connections: tuple[str, ...], as_json: bool) -> None:
+    """Show each connection's last runs, next due times and waiting work.
+
+    Per connection and job: when it last ran, how it went and what it did,
+    and when it is next due; then NEW and HOLDING orders, unpushed shipments
+    and the last error with Squarespace's contextId. Reads only the local
+    store: no request is sent.
+
+    \b
+    Example:
+      sqsync status
+      sqsync status --json | jq '.[] | {connection, orders}'
+    """
+    from sqsync.cli._root import emit_rows
+    from sqsync.output import to_json
+    from sqsync.status import TABLE_COLUMNS, status_report, summary_lines, table_rows
+
+    config = app.config
+    chosen = [config.connection(n) for n in connections] if connections else config.connections
+    with app.open_store() as store:
+        report = status_report(store, chosen)
+    if as_json:
+        click.echo(to_json(report, indent=2))
+        return
+    emit_rows(table_rows(report), "table", TABLE_COLUMNS)
+    click.echo()
+    for line in summary_lines(report):
+        click.echo(line)
+
+
+@cli.command()
+@connection_option("Check this connection only (repeatable; default: every active one).")
+@json_option()
+@pass_app
+def check(app: App, connections: tuple[str, ...], as_json: bool) -> None:
+    """Check the config and prove each connection's API key works.
+
+    Validates the config file, then for each connection resolves its key,
+    reads one page of orders and one page of inventory, and says plainly
+    what is missing (a permission, the site's billing). Sends no writes.
+    Exit 1 if any connection fails, 2 if the config is invalid.
+
+    \b
+    Example:
+      sqsync --config shop.toml check
+      sqsync check -c acme
+    """
+    from sqsync.check import check_connection
+    from sqsync.jobs.runner import make_client
+    from sqsync.output import to_json
+
+    config = app.config
+    selected = config.select(connections)
+    if not as_json:
+        count = len(config.connections)
+        click.echo(f"config {config.path}: OK ({count} connection{'s' if count != 1 else ''})")
+    failed = False
+    for connection in selected:
+        result = check_connection(connection, lambda c: make_client(c, max_attempts=2))
+        failed = failed or not result.ok
+        if as_json:
+            click.echo(to_json(result.to_json()))
+            continue
+        verdict = "OK" if result.ok else "FAILED"
+        click.echo(f"{connection.name} ({connection.api_url}): {verdict}")
+        for probe in result.probes:
+            mark = "ok" if probe.ok else ("FAILED" if probe.required else "warning")
+            click.echo(f"  {probe.name}: {mark}: {probe.detail}")
+    if failed:
+        raise SystemExit(1)
+
+
+@cli.command()
+@pass_app
+def cron(app: App) -> None:
+    """Print a crontab line that runs sqsync for this config.
+
+    It runs `sqsync run --quiet` as often as the most frequent job, with
+    absolute paths, so cron mails you only when something went wrong.
+    Install it with `crontab -e`.
+
+    \b
+    Example:
+      sqsync --config /etc/sqsync/shop.toml cron
+      (crontab -l; sqsync --config shop.toml cron) | crontab -
+    """
+    from sqsync.cron import crontab_lines
+
+    for line in crontab_lines(app.config):
+        click.echo(line)

@@ -1,25 +1,36 @@
-"""Run one job for one connection: build its client, record the run, capture the failure.
+"""Run jobs: one job for one connection (:func:`run_job`), or everything due (:func:`run_due`).
 
 A failure in one connection is returned as a failed :class:`JobResult` (and recorded in
 the run log with Squarespace's contextId), never raised, so the other connections of a
 ``run`` or a multi ``-c`` invocation still go ahead.
+
+:func:`run_due` is ``sqsync run``: it reads the run log once to find what is due (a cron
+tick with nothing due opens no connection to Squarespace and starts no thread), then works
+on each connection with due jobs in its own thread, with its own store connection (sqlite3
+connections belong to one thread), its own client (pacing is per key) and the
+connection's lock held throughout (:mod:`sqsync.store.locks`).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqsync.errors import SqsyncError
 from sqsync.jobs import JobResult
+from sqsync.jobs.schedule import ATTEMPTED, LastRun, due_jobs
 
 if TYPE_CHECKING:
     from sqsync.config import Connection
     from sqsync.squarespace import Client
     from sqsync.store import Store
+    from sqsync.store.locks import Holder
 
 log = logging.getLogger("sqsync.jobs")
 
@@ -99,3 +110,142 @@ def run_job(
             finished_at=clock(),
         )
     return result
+
+
+# ---------------------------------------------------------------------------- sqsync run
+
+
+@dataclass
+class ConnectionRun:
+    """What ``run`` did for one connection: its job results, or why it did nothing."""
+
+    connection: str
+    due: list[str] = field(default_factory=list)
+    results: list[JobResult] = field(default_factory=list)
+    locked_by: Holder | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.results)
+
+
+def last_attempts(store: Store, connection: str) -> dict[str, LastRun]:
+    """The latest attempted run of each job of ``connection`` (skipped runs ignored)."""
+    from sqsync.store import parse_time
+
+    marks = ", ".join("?" for _ in ATTEMPTED)
+    rows = store.conn.execute(
+        "SELECT job, started_at, outcome FROM run_log WHERE id IN ("
+        f"  SELECT max(id) FROM run_log WHERE connection = ? AND outcome IN ({marks})"
+        "  GROUP BY job)",
+        (connection, *sorted(ATTEMPTED)),
+    )
+    return {row["job"]: LastRun(parse_time(row["started_at"]), row["outcome"]) for row in rows}
+
+
+def run_connection(
+    connection: Connection,
+    store_path: Path,
+    *,
+    force: bool = False,
+    clock: Callable[[], datetime] = utcnow,
+    client_factory: Callable[[Connection], Client] = make_client,
+) -> ConnectionRun:
+    """Run the jobs of ``connection`` that are due, under its lock, in run order.
+
+    Opens its own store connection, so it may run in any thread. Due times are checked
+    again once the lock is held: another process may have just run the jobs.
+    """
+    from sqsync.store import Store
+    from sqsync.store.locks import ConnectionLocked, acquire
+
+    outcome = ConnectionRun(connection.name)
+    store = Store.open(store_path)
+    try:
+        try:
+            lease = acquire(store, connection.name, command="sqsync run", clock=clock)
+        except ConnectionLocked as locked:
+            # Cron overlapping a long run: not an error, the other process is doing the work.
+            log.info("%s: skipped, locked by %s", connection.name, locked.holder.describe())
+            outcome.locked_by = locked.holder
+            return outcome
+        with lease:
+            lease.start_heartbeat()
+            last = last_attempts(store, connection.name)
+            outcome.due = due_jobs(connection, last, clock(), force=force)
+            if outcome.due:
+                outcome.results = _run_jobs(
+                    connection, store, outcome.due, lease, clock, client_factory
+                )
+    finally:
+        store.close()
+    return outcome
+
+
+def _run_jobs(
+    connection: Connection,
+    store: Store,
+    jobs: Sequence[str],
+    lease: Any,
+    clock: Callable[[], datetime],
+    client_factory: Callable[[Connection], Client],
+) -> list[JobResult]:
+    # One client for the connection's jobs, so its pacing covers all of them. If it cannot
+    # be built (say the key's variable is unset) each job builds its own and records why.
+    try:
+        client: Client | None = client_factory(connection)
+    except SqsyncError:
+        client = None
+    results = []
+    try:
+        for index, job in enumerate(jobs):
+            if index:
+                lease.renew()
+            results.append(run_job(job, connection, store, client=client, clock=clock))
+    finally:
+        if client is not None:
+            client.close()
+    return results
+
+
+def run_due(
+    connections: Sequence[Connection],
+    store_path: Path,
+    *,
+    force: bool = False,
+    workers: int = 4,
+    clock: Callable[[], datetime] = utcnow,
+    client_factory: Callable[[Connection], Client] = make_client,
+) -> list[ConnectionRun]:
+    """``sqsync run``: the due jobs of every connection, ``workers`` connections at a time.
+
+    Results come back in the order of ``connections``. Connections with nothing due are
+    returned with an empty ``due`` and cost one query in total, not a thread each.
+    """
+    from sqsync.store import Store
+
+    store = Store.open(store_path)  # applies migrations once, before the threads start
+    try:
+        now = clock()
+        busy = [c for c in connections if force or due_jobs(c, last_attempts(store, c.name), now)]
+    finally:
+        store.close()
+    busy_names = {c.name for c in busy}
+    for connection in connections:
+        if connection.name not in busy_names:
+            log.debug("%s: nothing due", connection.name)
+    if not busy:
+        return [ConnectionRun(c.name) for c in connections]
+
+    def work(connection: Connection) -> ConnectionRun:
+        try:
+            return run_connection(
+                connection, store_path, force=force, clock=clock, client_factory=client_factory
+            )
+        except SqsyncError as error:  # the lock lost, the store unreadable
+            failed = JobResult(connection.name, "run", ok=False, error=str(error))
+            return ConnectionRun(connection.name, results=[failed])
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sqsync") as pool:
+        done = dict(zip([c.name for c in busy], pool.map(work, busy), strict=True))
+    return [done.get(c.name) or ConnectionRun(c.name) for c in connections]

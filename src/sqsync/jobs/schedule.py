@@ -1,0 +1,93 @@
+"""When each job of a connection is due: pure functions of the last runs and the clock.
+
+``sqsync run`` is started by cron every few minutes and runs only what is due:
+import-orders and push-despatch every ``frequency`` minutes, sync-stock every
+``stock_sync_frequency`` minutes when ``stock_sync`` is on, always in that order (orders
+first so their allocation is counted before stock is pushed).
+
+A job is due when it has never run, or when its last run started at least one interval
+ago. Two choices the issue leaves open:
+
+* **A failed run is retried soon**, not a whole interval later: after
+  ``min(interval, RETRY_AFTER)``. A warehouse operator would rather have a 5xx blip retried
+  at the next cron tick than wait an hour for the next stock sync. A run left ``running``
+  (its process was killed) counts as failed.
+* **Cron ticks drift**: a run that started at 10:00:02 must be due again at the 10:15:00
+  tick, so the interval is shortened by ``GRACE`` (cron's one-minute resolution).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+RETRY_AFTER = timedelta(minutes=5)
+GRACE = timedelta(minutes=1)
+# Outcomes that count as an attempt; "skipped" (nothing was tried) does not.
+ATTEMPTED = frozenset({"ok", "failed", "running"})
+
+
+class Scheduled(Protocol):
+    """What the schedule needs of a connection (a :class:`~sqsync.config.Connection`)."""
+
+    frequency: int
+    stock_sync: bool
+    stock_sync_frequency: int
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """The latest attempted run of one job: when it started and how it ended."""
+
+    started_at: datetime
+    outcome: str  # ok | failed | running (never finished: treated as failed)
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome != "ok"
+
+
+def jobs_for(connection: Scheduled) -> list[str]:
+    """The jobs ``run`` runs for a connection, in the order it runs them."""
+    jobs = ["import-orders", "push-despatch"]
+    if connection.stock_sync:
+        jobs.append("sync-stock")
+    return jobs
+
+
+def interval(connection: Scheduled, job: str) -> timedelta:
+    """How often ``job`` runs for ``connection``."""
+    minutes = connection.stock_sync_frequency if job == "sync-stock" else connection.frequency
+    return timedelta(minutes=minutes)
+
+
+def next_due(connection: Scheduled, job: str, last: LastRun | None) -> datetime | None:
+    """When ``job`` is next due; ``None`` means now (it has never run)."""
+    if last is None:
+        return None
+    wait = interval(connection, job)
+    if last.failed:
+        wait = min(wait, RETRY_AFTER)
+    return last.started_at + max(wait - GRACE, timedelta(0))
+
+
+def is_due(connection: Scheduled, job: str, last: LastRun | None, now: datetime) -> bool:
+    due = next_due(connection, job, last)
+    return due is None or due <= now
+
+
+def due_jobs(
+    connection: Scheduled,
+    last_runs: Mapping[str, LastRun],
+    now: datetime,
+    *,
+    force: bool = False,
+) -> list[str]:
+    """The jobs to run now, in run order; with ``force`` every job of the connection."""
+    return [
+        job
+        for job in jobs_for(connection)
+        if force or is_due(connection, job, last_runs.get(job), now)
+    ]

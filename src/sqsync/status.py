@@ -1,0 +1,170 @@
+"""What ``sqsync status`` reports: per connection, how its jobs went and what is waiting.
+
+Everything comes from the local store (no request to Squarespace), so status is instant
+and works when the network or a key does not. The dict shape of :func:`connection_status`
+is the stable ``status --json`` output documented in the README.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqsync.jobs.runner import last_attempts, utcnow
+from sqsync.jobs.schedule import jobs_for, next_due
+from sqsync.store import Store, utc_text
+from sqsync.store.locks import holder, is_stale
+
+if TYPE_CHECKING:
+    from sqsync.config import Connection
+
+# Flat columns of the human table, one row per connection and job.
+TABLE_COLUMNS = ["connection", "job", "last_run", "outcome", "counts", "next_due"]
+
+
+def _last_run(store: Store, connection: str, job: str) -> dict[str, Any] | None:
+    row = store.conn.execute(
+        "SELECT * FROM run_log WHERE connection = ? AND job = ? ORDER BY id DESC LIMIT 1",
+        (connection, job),
+    ).fetchone()
+    if row is None:
+        return None
+    return {
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "outcome": row["outcome"],
+        "counts": json.loads(row["counts"]),
+        "requests": row["requests"],
+        "error": row["error"],
+        "context_id": row["context_id"],
+    }
+
+
+def _last_error(store: Store, connection: str) -> dict[str, Any] | None:
+    row = store.conn.execute(
+        "SELECT job, started_at, error, context_id FROM run_log"
+        " WHERE connection = ? AND outcome = 'failed' ORDER BY id DESC LIMIT 1",
+        (connection,),
+    ).fetchone()
+    return dict(row) if row is not None else None
+
+
+def _order_counts(store: Store, connection: str) -> dict[str, int]:
+    rows = store.conn.execute(
+        "SELECT status, count(*) FROM orders WHERE connection = ? AND status IN ('NEW', 'HOLDING')"
+        " GROUP BY status",
+        (connection,),
+    )
+    counts = {"NEW": 0, "HOLDING": 0}
+    counts.update({status: n for status, n in rows})
+    return counts
+
+
+def _shipment_counts(store: Store, connection: str) -> dict[str, int]:
+    rows = store.conn.execute(
+        "SELECT s.push_state, count(*) FROM shipments s JOIN orders o ON o.id = s.order_id"
+        " WHERE o.connection = ? AND s.push_state != 'pushed' GROUP BY s.push_state",
+        (connection,),
+    )
+    by_state = dict(rows.fetchall())
+    return {
+        # pending and sending go out on the next push-despatch; failed wait for a person.
+        "unpushed": sum(by_state.values()),
+        "failed": by_state.get("failed", 0),
+    }
+
+
+def connection_status(
+    store: Store, connection: Connection, *, clock: Callable[[], datetime] = utcnow
+) -> dict[str, Any]:
+    """The status of one connection as a JSON-ready dict."""
+    import socket
+
+    now = clock()
+    attempts = last_attempts(store, connection.name)
+    jobs = {}
+    for job in jobs_for(connection):
+        due = next_due(connection, job, attempts.get(job))
+        jobs[job] = {
+            "last_run": _last_run(store, connection.name, job),
+            # Never run, or overdue: due now.
+            "next_due": utc_text(due) if due is not None and due > now else "now",
+        }
+    lock = holder(store, connection.name)
+    shipments = _shipment_counts(store, connection.name)
+    return {
+        "connection": connection.name,
+        "active": connection.active,
+        "stock_sync": connection.stock_sync,
+        "jobs": jobs,
+        "orders": _order_counts(store, connection.name),
+        "unpushed_shipments": shipments["unpushed"],
+        "failed_shipments": shipments["failed"],
+        "last_error": _last_error(store, connection.name),
+        "locked_by": (
+            lock.describe()
+            if lock is not None and not is_stale(lock, now, host=socket.gethostname())
+            else None
+        ),
+    }
+
+
+def status_report(
+    store: Store, connections: Sequence[Connection], *, clock: Callable[[], datetime] = utcnow
+) -> list[dict[str, Any]]:
+    return [connection_status(store, c, clock=clock) for c in connections]
+
+
+def _short_time(text: str | None) -> str:
+    # 2026-11-27T10:00:00.000Z -> 2026-11-27 10:00
+    return text[:16].replace("T", " ") if text else "-"
+
+
+def table_rows(report: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per connection and job, for the human table."""
+    rows = []
+    for status in report:
+        for job, info in status["jobs"].items():
+            last = info["last_run"] or {}
+            counts = ", ".join(f"{k} {v}" for k, v in last.get("counts", {}).items() if v)
+            due = info["next_due"]
+            rows.append(
+                {
+                    "connection": status["connection"] + ("" if status["active"] else " (off)"),
+                    "job": job,
+                    "last_run": _short_time(last.get("started_at")),
+                    "outcome": last.get("outcome", "never run"),
+                    "counts": counts or "-",
+                    "next_due": due if due == "now" else _short_time(due),
+                }
+            )
+    return rows
+
+
+def summary_lines(report: Sequence[dict[str, Any]]) -> list[str]:
+    """Per connection: what waits in the warehouse and the last error, for people."""
+    lines = []
+    for status in report:
+        orders = status["orders"]
+        line = (
+            f"{status['connection']}: {orders['NEW']} NEW and {orders['HOLDING']} HOLDING orders,"
+            f" {status['unpushed_shipments']} unpushed shipments"
+        )
+        if status["failed_shipments"]:
+            line += f" ({status['failed_shipments']} failed, waiting for a person)"
+        lines.append(line)
+        if status["locked_by"]:
+            lines.append(f"  working now: {status['locked_by']}")
+        error = status["last_error"]
+        if error:
+            context_id = error["context_id"]
+            # Squarespace errors already name their contextId; others may not.
+            shown = context_id and context_id not in (error["error"] or "")
+            context = f" (contextId {context_id})" if shown else ""
+            lines.append(
+                f"  last error, {error['job']} at {_short_time(error['started_at'])}: "
+                f"{error['error']}{context}"
+            )
+    return lines

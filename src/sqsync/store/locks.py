@@ -1,0 +1,228 @@
+"""A lock per connection, so two sqsync processes never work on one connection at once.
+
+Cron may start ``sqsync run`` while the previous one is still busy, and an operator may
+type ``sqsync sync-stock`` meanwhile; two concurrent stock syncs would apply each delta
+twice. The lock is a lease row in the store (``connection_locks``):
+
+* taken with ``BEGIN IMMEDIATE``, so of two processes racing for it exactly one wins;
+* held for :data:`LEASE` and renewed while the holder works (between jobs, and by a
+  heartbeat thread during a long job), so it outlives no crash by more than the lease;
+* taken over at once when its holder is a process on this host that no longer exists
+  (killed with SIGKILL, the machine's OOM killer), instead of waiting for the lease to end.
+
+``owner`` is unique per acquisition, so even two threads of one process cannot mistake
+each other's lease for their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqsync.errors import SqsyncError
+from sqsync.store.database import Store, parse_time, utc_text
+
+log = logging.getLogger("sqsync.store.locks")
+
+LEASE = timedelta(minutes=15)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a connection's lock, as recorded in its lease row."""
+
+    connection: str
+    owner: str
+    host: str
+    pid: int
+    command: str
+    acquired_at: datetime
+    expires_at: datetime
+
+    def describe(self) -> str:
+        since = self.acquired_at.strftime("%Y-%m-%d %H:%M:%SZ")
+        return f"{self.command} (pid {self.pid} on {self.host}, since {since})"
+
+
+class ConnectionLocked(SqsyncError):
+    """Another process is working on the connection; try again when it has finished."""
+
+    def __init__(self, holder: Holder) -> None:
+        self.holder = holder
+        super().__init__(
+            f"connection {holder.connection} is busy: locked by {holder.describe()}; "
+            "try again when it finishes"
+        )
+
+
+class LockLost(SqsyncError):
+    """Our lease expired and another process took the connection over."""
+
+
+def holder(store: Store, connection: str) -> Holder | None:
+    """The current lease row of ``connection`` (expired or not), if any."""
+    row = store.conn.execute(
+        "SELECT * FROM connection_locks WHERE connection = ?", (connection,)
+    ).fetchone()
+    if row is None:
+        return None
+    return Holder(
+        connection=row["connection"],
+        owner=row["owner"],
+        host=row["host"],
+        pid=row["pid"],
+        command=row["command"],
+        acquired_at=parse_time(row["acquired_at"]),
+        expires_at=parse_time(row["expires_at"]),
+    )
+
+
+def is_stale(
+    current: Holder,
+    now: datetime,
+    *,
+    host: str,
+    alive: Callable[[int], bool] = pid_alive,
+) -> bool:
+    """Whether a lease may be taken over: expired, or its process on this host is gone."""
+    if current.expires_at <= now:
+        return True
+    return current.host == host and not alive(current.pid)
+
+
+class Lease:
+    """A held connection lock. Renew it while working; release it when done."""
+
+    def __init__(
+        self, store: Store, connection: str, owner: str, *, clock: Clock, lease: timedelta
+    ) -> None:
+        self.store = store
+        self.connection = connection
+        self.owner = owner
+        self.clock = clock
+        self.lease = lease
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    def renew(self) -> None:
+        """Push the expiry one lease ahead; :class:`LockLost` if another process took over."""
+        if not _renew(self.store, self.connection, self.owner, self.clock() + self.lease):
+            raise LockLost(
+                f"connection {self.connection}: the lock expired and another process took "
+                "it over; stopping so the two do not both work on it"
+            )
+
+    def start_heartbeat(self, every: timedelta | None = None) -> None:
+        """Renew from a background thread (its own store connection) during long jobs."""
+        if self._thread is not None:
+            return
+        seconds = (every or self.lease / 3).total_seconds()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat,
+            args=(self._stop, seconds),
+            name=f"sqsync-lease-{self.connection}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _beat(self, stop: threading.Event, seconds: float) -> None:
+        store = Store.open(self.store.path)
+        try:
+            while not stop.wait(seconds):
+                if not _renew(store, self.connection, self.owner, self.clock() + self.lease):
+                    log.warning("connection %s: lost the lock while working", self.connection)
+                    return
+        finally:
+            store.close()
+
+    def release(self) -> None:
+        if self._stop is not None and self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._stop = self._thread = None
+        with self.store.transaction() as conn:
+            conn.execute(
+                "DELETE FROM connection_locks WHERE connection = ? AND owner = ?",
+                (self.connection, self.owner),
+            )
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _renew(store: Store, connection: str, owner: str, expires_at: datetime) -> bool:
+    with store.transaction() as conn:
+        cursor = conn.execute(
+            "UPDATE connection_locks SET expires_at = ? WHERE connection = ? AND owner = ?",
+            (utc_text(expires_at), connection, owner),
+        )
+        return cursor.rowcount == 1
+
+
+def acquire(
+    store: Store,
+    connection: str,
+    *,
+    command: str,
+    clock: Clock = utcnow,
+    lease: timedelta = LEASE,
+    host: str | None = None,
+    pid: int | None = None,
+    alive: Callable[[int], bool] = pid_alive,
+) -> Lease:
+    """Take ``connection``'s lock or raise :class:`ConnectionLocked` naming its holder.
+
+    The check and the write happen in one ``BEGIN IMMEDIATE`` transaction, so two
+    processes cannot both see the lock free.
+    """
+    host = host or socket.gethostname()
+    pid = os.getpid() if pid is None else pid
+    owner = f"{host}:{pid}:{uuid.uuid4().hex[:12]}"
+    with store.transaction() as conn:
+        now = clock()
+        current = holder(store, connection)
+        if current is not None:
+            if not is_stale(current, now, host=host, alive=alive):
+                raise ConnectionLocked(current)
+            log.warning(
+                "connection %s: taking over the lock left by %s", connection, current.describe()
+            )
+        conn.execute(
+            "INSERT INTO connection_locks"
+            " (connection, owner, host, pid, command, acquired_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (connection) DO UPDATE SET"
+            " owner = excluded.owner, host = excluded.host, pid = excluded.pid,"
+            " command = excluded.command, acquired_at = excluded.acquired_at,"
+            " expires_at = excluded.expires_at",
+            (connection, owner, host, pid, command, utc_text(now), utc_text(now + lease)),
+        )
+    return Lease(store, connection, owner, clock=clock, lease=lease)
