@@ -1,0 +1,113 @@
+"""The per-connection lock (issue 6 rule 2): one holder, bounded expiry, dead pids."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sqsync.store import Store
+from sqsync.store.locks import LEASE, ConnectionLocked, LockLost, acquire, holder
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store.open(tmp_path / "sqsync.db") as store:
+        yield store
+
+
+def take(store, clock, *, pid=1001, host="box", alive=lambda pid: True, command="sqsync run"):
+    return acquire(store, "acme", command=command, clock=clock, host=host, pid=pid, alive=alive)
+
+
+def test_a_second_taker_is_refused_naming_the_holder(store):
+    clock = Clock()
+    take(store, clock, pid=1001)
+    with pytest.raises(ConnectionLocked) as refused:
+        take(store, clock, pid=1002)
+    message = str(refused.value)
+    assert "acme" in message and "sqsync run" in message and "pid 1001" in message
+    assert "\n" not in message
+
+
+def test_other_connections_are_not_locked(store):
+    clock = Clock()
+    take(store, clock)
+    acquire(store, "other", command="sqsync run", clock=clock, host="box", pid=1002)
+
+
+def test_released_lock_can_be_taken_again(store):
+    clock = Clock()
+    take(store, clock, pid=1001).release()
+    assert holder(store, "acme") is None
+    take(store, clock, pid=1002)
+
+
+def test_stale_lock_expires_after_the_lease(store):
+    clock = Clock()
+    take(store, clock, pid=1001, host="other-host")  # a process elsewhere, never released
+    clock.now = T0 + LEASE - timedelta(seconds=1)
+    with pytest.raises(ConnectionLocked):
+        take(store, clock, pid=1002)
+    clock.now = T0 + LEASE
+    lease = take(store, clock, pid=1002)
+    assert holder(store, "acme").owner == lease.owner
+
+
+def test_renewing_keeps_a_working_holder_safe(store):
+    clock = Clock()
+    lease = take(store, clock, pid=1001, host="other-host")
+    clock.now = T0 + LEASE - timedelta(minutes=1)
+    lease.renew()
+    clock.now = T0 + LEASE + timedelta(minutes=5)
+    with pytest.raises(ConnectionLocked):
+        take(store, clock, pid=1002)
+
+
+def test_a_dead_process_on_this_host_is_taken_over_at_once(store):
+    clock = Clock()
+    take(store, clock, pid=1001, host="box")
+    lease = take(store, clock, pid=1002, host="box", alive=lambda pid: pid != 1001)
+    assert holder(store, "acme").pid == 1002
+    assert lease.owner.startswith("box:1002:")
+
+
+def test_a_process_on_another_host_is_never_judged_by_our_pids(store):
+    clock = Clock()
+    take(store, clock, pid=1001, host="elsewhere")
+    with pytest.raises(ConnectionLocked):
+        take(store, clock, pid=1002, host="box", alive=lambda pid: False)
+
+
+def test_a_holder_whose_lease_was_taken_over_learns_it_when_renewing(store):
+    clock = Clock()
+    first = take(store, clock, pid=1001, host="elsewhere")
+    clock.now = T0 + LEASE
+    take(store, clock, pid=1002)
+    with pytest.raises(LockLost):
+        first.renew()
+    first.release()  # releasing a lost lease leaves the new holder's row alone
+    assert holder(store, "acme").pid == 1002
+
+
+def test_lock_survives_in_the_file_for_other_processes(tmp_path):
+    clock = Clock()
+    with Store.open(tmp_path / "s.db") as one, Store.open(tmp_path / "s.db") as two:
+        take(one, clock, pid=1001)
+        with pytest.raises(ConnectionLocked):
+            take(two, clock, pid=1002)
+
+
+def test_heartbeat_thread_starts_and_stops_with_the_lease(store):
+    lease = take(store, Clock())
+    lease.start_heartbeat(timedelta(hours=1))
+    lease.release()
+    assert holder(store, "acme") is None
