@@ -1,0 +1,179 @@
+"""Plan a stock sync: what each Squarespace variant should advertise, and the operations
+that get it there.
+
+Pure functions over plain data (no I/O, no clock), so the rules can be tested exhaustively:
+
+- ``target = max(0, on_hand - allocated - stock_buffer)`` for the variant's warehouse SKU
+  (its Squarespace SKU mapped through ``sku_aliases``);
+- unlimited variants are never touched; variants without a SKU, or with one the warehouse
+  does not know, are never touched (``unmatched``);
+- a warehouse SKU advertised by several tracked variants gives each the full target, and
+  is reported as a duplicate;
+- a change is a *relative* operation (``target - quantity read``): a sale made between our
+  read and our write then stays counted, where an absolute set would overwrite it;
+- operations go out in batches of at most 50 with each variant at most once per batch
+  (Squarespace refuses anything else).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+MAX_OPERATIONS = 50
+
+Operation = tuple[str, int]  # (variant id, quantity > 0)
+
+
+class InventoryLike(Protocol):
+    """What the planner reads of a Squarespace inventory item (InventoryItem fits)."""
+
+    @property
+    def variant_id(self) -> str: ...
+    @property
+    def sku(self) -> str | None: ...
+    @property
+    def is_unlimited(self) -> bool: ...
+    @property
+    def quantity(self) -> int: ...
+
+
+def available(on_hand: int, allocated: int, buffer: int = 0) -> int:
+    """What the store may advertise: on hand less open orders less the buffer, never below 0."""
+    return max(0, on_hand - allocated - buffer)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One variant that must move from ``current`` (as read) to ``target``."""
+
+    variant_id: str
+    sku: str  # the warehouse SKU (after aliases)
+    current: int
+    target: int
+
+    @property
+    def delta(self) -> int:
+        return self.target - self.current
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku,
+            "variant_id": self.variant_id,
+            "from": self.current,
+            "to": self.target,
+        }
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """A variant left alone because its SKU is missing or unknown to the warehouse."""
+
+    variant_id: str
+    sku: str | None
+
+    def row(self) -> dict[str, Any]:
+        return {"variant_id": self.variant_id, "sku": self.sku}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The operations of one adjustment request (<= 50, each variant once)."""
+
+    increments: tuple[Operation, ...] = ()
+    decrements: tuple[Operation, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return len(self.increments) + len(self.decrements)
+
+    @property
+    def variant_ids(self) -> list[str]:
+        return [vid for vid, _ in self.increments + self.decrements]
+
+
+@dataclass
+class StockPlan:
+    """Everything one sync decided. ``changes`` are only the variants not yet at target."""
+
+    changes: list[Change] = field(default_factory=list)
+    unchanged: int = 0
+    unlimited: int = 0
+    unmatched: list[Unmatched] = field(default_factory=list)
+    duplicates: dict[str, list[str]] = field(default_factory=dict)  # sku -> variant ids
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "adjusted": len(self.changes),
+            "unchanged": self.unchanged,
+            "unlimited": self.unlimited,
+            "unmatched": len(self.unmatched),
+            "duplicate_sku": len(self.duplicates),
+        }
+
+    def batches(self, size: int = MAX_OPERATIONS) -> list[Batch]:
+        return make_batches(self.changes, size)
+
+
+def make_batches(changes: Iterable[Change], size: int = MAX_OPERATIONS) -> list[Batch]:
+    """Chunk changes into batches of at most ``size`` operations, in order.
+
+    A variant is planned at most once (see :func:`plan_stock`), so a plain chunking already
+    names each variant at most once per batch; a zero delta is no operation at all.
+    """
+    if not 1 <= size <= MAX_OPERATIONS:
+        raise ValueError(f"batch size must be 1..{MAX_OPERATIONS}, not {size}")
+    moving = [change for change in changes if change.delta]
+    batches = []
+    for start in range(0, len(moving), size):
+        chunk = moving[start : start + size]
+        batches.append(
+            Batch(
+                increments=tuple((c.variant_id, c.delta) for c in chunk if c.delta > 0),
+                decrements=tuple((c.variant_id, -c.delta) for c in chunk if c.delta < 0),
+            )
+        )
+    return batches
+
+
+def plan_stock(
+    items: Iterable[InventoryLike],
+    levels: Mapping[str, tuple[int, int]],
+    *,
+    aliases: Mapping[str, str] | None = None,
+    buffer: int = 0,
+) -> StockPlan:
+    """Decide the target of every variant in ``items`` (the store's inventory as read).
+
+    ``levels`` is ``{warehouse sku: (on_hand, allocated)}`` for the connection's client and
+    warehouse. If a variant id appears twice (a listing that shifted under its cursor), the
+    later reading wins, so each variant is planned at most once.
+    """
+    if buffer < 0:
+        raise ValueError("stock_buffer cannot be negative")
+    aliases = aliases or {}
+    latest: dict[str, InventoryLike] = {}
+    for item in items:
+        latest.pop(item.variant_id, None)  # keep reading order, latest reading
+        latest[item.variant_id] = item
+    plan = StockPlan()
+    advertisers: dict[str, list[str]] = {}
+    for item in latest.values():
+        if item.is_unlimited:
+            plan.unlimited += 1
+            continue
+        channel_sku = item.sku if item.sku and item.sku.strip() else None
+        sku = aliases.get(channel_sku, channel_sku) if channel_sku is not None else None
+        if sku is None or sku not in levels:
+            plan.unmatched.append(Unmatched(item.variant_id, channel_sku))
+            continue
+        advertisers.setdefault(sku, []).append(item.variant_id)
+        on_hand, allocated = levels[sku]
+        change = Change(item.variant_id, sku, item.quantity, available(on_hand, allocated, buffer))
+        if change.delta:
+            plan.changes.append(change)
+        else:
+            plan.unchanged += 1
+    plan.duplicates = {sku: ids for sku, ids in advertisers.items() if len(ids) > 1}
+    return plan
