@@ -64,6 +64,7 @@ from sqsync.jobs.order_mapping import (
     order_number,
 )
 from sqsync.jobs.runner import utcnow
+from sqsync.squarespace.errors import SquarespaceError
 from sqsync.store import catalog, order_writes
 from sqsync.store.database import parse_time, utc_text
 from sqsync.store.order_writes import OrderOwner, StoredOrder
@@ -187,11 +188,18 @@ def import_orders(
         return run.result
     log.debug("%s: reading orders with %s", connection.name, window)
     read = 0
-    for page in client.iter_order_pages(**window.filters()):
-        with _unit_of_work(store, dry_run) as conn:
-            run.apply_page(conn, page)
-        read += len(page.orders) + len(page.invalid)
-        progress.report(connection.name, "orders", read)
+    try:
+        for page in client.iter_order_pages(**window.filters()):
+            with _unit_of_work(store, dry_run) as conn:
+                run.apply_page(conn, page)
+            read += len(page.orders) + len(page.invalid)
+            progress.report(connection.name, "orders", read)
+    except SquarespaceError as error:
+        # The pages before stay committed; report them with the failure, keep the window.
+        run.result.ok = False
+        run.result.error = str(error)
+        run.result.context_id = error.context_id
+        return run.result
     if not dry_run:
         with store.transaction() as conn:
             _save_window_end(conn, connection.name, window.end)
