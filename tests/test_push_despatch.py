@@ -433,3 +433,35 @@ def test_killed_during_the_post_then_rerun_pushes_exactly_once(shop, applied):
     assert shop.states(local) == ["pushed"]
     assert shop.tracking_on(sq_id) == ["T1"]
     assert shop.emu.stats.emails_sent == 1
+
+
+# -- the whole pipeline: import-orders -> despatch import -> push-despatch -------------------
+
+
+def test_imported_orders_despatched_from_a_feed_reach_squarespace_once(shop, tmp_path):
+    sq_ids = [shop.emu.add_order(shop.emu.make_order()) for _ in range(3)]
+    numbers = [shop.emu.orders[sq_id]["orderNumber"] for sq_id in sq_ids]
+
+    def sqsync(*args: str, input: str | None = None):
+        result = CliRunner().invoke(cli, ["--config", str(shop.config), *args], input=input)
+        assert result.exit_code == 0, result.output
+        return result
+
+    sqsync("import-orders")
+    feed = "order_number,carrier,service,tracking_number\n" + "".join(
+        f"{number},DPD,Next Day,TR{number}\n" for number in numbers[:2]
+    )
+    sqsync("despatch", "import", "-", input=feed)
+    sqsync("push-despatch")
+    sqsync("import-orders")  # Squarespace now says FULFILLED: up to date, nothing held
+    sqsync("push-despatch")
+
+    assert [shop.tracking_on(sq_id) for sq_id in sq_ids] == [
+        [f"TR{numbers[0]}"],
+        [f"TR{numbers[1]}"],
+        [],
+    ]
+    assert shop.emu.stats.emails_sent == 2
+    statuses = dict(shop.store.conn.execute("SELECT order_number, status FROM orders"))
+    assert [statuses[number] for number in numbers[:2]] == ["DESPATCHED", "DESPATCHED"]
+    assert statuses[numbers[2]] in ("NEW", "HOLDING")  # HOLDING: its SKU is not stocked here
