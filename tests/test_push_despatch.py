@@ -24,7 +24,7 @@ from sqsync.config import load_config
 from sqsync.emulator import Emulator
 from sqsync.jobs import runner
 from sqsync.squarespace import Client
-from sqsync.store import Store
+from sqsync.store import Store, despatches
 
 FULFIL = "/1.0/commerce/orders/"
 
@@ -379,6 +379,50 @@ def test_429_after_the_client_retries_leaves_it_pending_and_stops(shop):
     assert shop.states(first) == ["pending"]
     assert shop.states(second) == ["pending"]
     assert shop.push()[1]["pushed"] == 2
+
+
+def test_no_connection_stops_the_run_and_leaves_the_shipment_in_doubt(shop, tmp_path):
+    working = shop.config
+    local, sq_id = shop.order("T1")
+    shop.order("T2")
+    shop.config = write_config(tmp_path, filename="down.toml", api_url="http://127.0.0.1:9")
+
+    result, report = shop.push()
+
+    assert result.exit_code == 1
+    assert (report["in_doubt"], report["deferred"]) == (1, 1)
+    assert shop.states(local) == ["sending"]  # "nothing sent" is not trusted blindly
+    shop.config = working
+    _, again = shop.push()
+    assert (again["pushed"], again["requests"]) == (2, 3)  # GET + POST, then POST
+    assert shop.tracking_on(sq_id) == ["T1"]
+
+
+def test_a_refused_key_stops_the_run_and_defers_everything(shop, monkeypatch):
+    local, _ = shop.order("T1")
+    shop.order("T2")
+    monkeypatch.setenv("ACME_KEY", "not-a-key")
+
+    result, report = shop.push()
+
+    assert result.exit_code == 1
+    assert report["deferred"] == 2
+    assert report["requests"] == 1
+    assert "stopped after 1 of 2 orders" in result.stderr
+    assert "not-a-key" not in result.output
+    assert shop.states(local) == ["pending"]
+
+
+def test_a_claim_fails_whole_when_another_run_has_a_shipment(shop):
+    local, _ = shop.order("T1", "T2")
+    first, second = (row[0] for row in shop.store.conn.execute(
+        "SELECT id FROM shipments WHERE order_id = ? ORDER BY id", (local,)))  # fmt: skip
+    shop.store.conn.execute("UPDATE shipments SET push_state = 'sending' WHERE id = ?", (second,))
+
+    assert despatches.claim(shop.store, [first, second]) is False
+    assert shop.states(local) == ["pending", "sending"]
+    assert despatches.claim(shop.store, [first]) is True
+    assert shop.states(local) == ["sending", "sending"]
 
 
 # -- rule 4: dry run ----------------------------------------------------------------------
