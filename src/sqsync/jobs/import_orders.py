@@ -334,7 +334,13 @@ class _Run:
         if order_id is None:  # inserted by another run meanwhile (cannot happen under the lock)
             return "unchanged"
         placeholder = StoredOrder(
-            order_id, owner.connection, order.id, decision.order_number, decision.status, (), None
+            order_id,
+            owner.connection,
+            order.id,
+            decision.order_number,
+            decision.status,
+            decision.problems,
+            utc_text(order.modified_on),
         )
         stored[order.id] = by_number[decision.order_number] = placeholder
         items[order_id] = decision.items
