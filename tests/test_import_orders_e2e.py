@@ -65,6 +65,15 @@ class Shop:
         quantity = fields.pop("quantity", 1)
         return self.emu.add_order(self.emu.make_order(sku=sku, quantity=quantity, **fields))
 
+    def imported(self, status: str | None = None, **fields: Any) -> str:
+        """An order already imported (NEW, or set to ``status`` here); its Squarespace id."""
+        self.know("RED-S")
+        sq_id = self.add(**fields)
+        assert self.import_orders()["imported"] == 1
+        if status is not None:
+            self.sql("UPDATE orders SET status = ? WHERE squarespace_id = ?", status, sq_id)
+        return sq_id
+
     def orders(self) -> list[dict[str, Any]]:
         with self.store() as store:
             return list(iter_order_dicts(store))
@@ -286,9 +295,7 @@ def test_cancelled_in_squarespace_cancels_here_and_releases_the_allocation(shop)
 
 
 def test_fulfilled_in_squarespace_holds_an_undespatched_order(shop):
-    shop.know("RED-S")
-    sq_id = shop.add()
-    shop.import_orders()
+    sq_id = shop.imported()
     shop.emu.update_order(sq_id, fulfillmentStatus="FULFILLED")
 
     line = shop.import_orders()
@@ -301,10 +308,7 @@ def test_fulfilled_in_squarespace_holds_an_undespatched_order(shop):
 
 
 def test_cancelled_after_despatch_is_flagged_not_cancelled(shop):
-    shop.know("RED-S")
-    sq_id = shop.add()
-    shop.import_orders()
-    shop.sql("UPDATE orders SET status = 'DESPATCHED'")
+    sq_id = shop.imported(status="DESPATCHED")
     shop.emu.update_order(sq_id, fulfillmentStatus="CANCELED")
 
     shop.import_orders()
@@ -315,10 +319,7 @@ def test_cancelled_after_despatch_is_flagged_not_cancelled(shop):
 
 
 def test_fulfilled_in_squarespace_after_despatch_is_simply_up_to_date(shop):
-    shop.know("RED-S")
-    sq_id = shop.add()
-    shop.import_orders()
-    shop.sql("UPDATE orders SET status = 'DESPATCHED'")
+    sq_id = shop.imported(status="DESPATCHED")
     shop.emu.update_order(sq_id, fulfillmentStatus="FULFILLED")
 
     line = shop.import_orders()
@@ -330,9 +331,7 @@ def test_fulfilled_in_squarespace_after_despatch_is_simply_up_to_date(shop):
 
 
 def test_refunded_after_import_holds_the_order_and_a_new_payment_releases_it(shop):
-    shop.know("RED-S")
-    sq_id = shop.add()
-    shop.import_orders()
+    sq_id = shop.imported()
     shop.emu.update_order(sq_id, paymentState="REFUNDED")
     assert shop.import_orders()["held"] == 1
     assert shop.order(sq_id)["problems"] == ["payment_state:REFUNDED"]
@@ -387,9 +386,7 @@ def test_dry_run_reports_the_same_counts_and_writes_nothing(shop):
 
 
 def test_dry_run_of_changes_reports_them_without_applying_them(shop):
-    shop.know("RED-S")
-    sq_id = shop.add()
-    shop.import_orders()
+    sq_id = shop.imported()
     window = shop.sql("SELECT value FROM sync_state")
     shop.emu.update_order(sq_id, fulfillmentStatus="CANCELED")
 
