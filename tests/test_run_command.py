@@ -193,3 +193,15 @@ def test_unknown_connection_is_a_config_error(tmp_path, jobs):
     path = write_config(tmp_path, connections=connections("acme"))
     result = sqsync(path, "run", "-c", "nope")
     assert result.exit_code == 2 and "no connection named 'nope'" in result.output
+
+
+def test_a_connection_whose_key_is_missing_fails_alone_and_status_shows_why(tmp_path, jobs):
+    conns = connections("acme") + connections("beta", api_key_env="BETA_KEY")
+    path = write_config(tmp_path, connections=conns)
+    result = sqsync(path, "-q", "run")
+    assert result.exit_code == 1  # a job failed; not 2: the others ran
+    assert {name for name, _ in jobs.calls} == {"acme"}
+    assert "beta import-orders: FAILED" in result.stderr and "BETA_KEY" in result.stderr
+    status = json.loads(sqsync(path, "status", "--json").stdout)
+    beta = next(s for s in status if s["connection"] == "beta")
+    assert "BETA_KEY is not set" in beta["last_error"]["error"]
