@@ -1,5 +1,6 @@
 """The per-connection lock (issue 6 rule 2): one holder, bounded expiry, dead pids."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -111,3 +112,24 @@ def test_heartbeat_thread_starts_and_stops_with_the_lease(store):
     lease.start_heartbeat(timedelta(hours=1))
     lease.release()
     assert holder(store, "acme") is None
+
+
+def test_heartbeat_renews_the_lease_while_a_long_job_works(store):
+    renewed = threading.Event()
+    later = T0 + timedelta(minutes=40)
+
+    def clock():
+        if threading.current_thread().name.startswith("sqsync-lease-"):
+            renewed.set()
+            return later
+        return T0
+
+    lease = take(store, clock, host="elsewhere")
+    lease.start_heartbeat(timedelta(milliseconds=1))
+    assert renewed.wait(timeout=30)
+    lease._stop.set()  # stop beating before reading, so the value is settled
+    lease._thread.join()
+    assert holder(store, "acme").expires_at >= later + LEASE
+    # Without the heartbeat the lease would have ended at T0 + LEASE and been taken over.
+    with pytest.raises(ConnectionLocked):
+        take(store, lambda: later + LEASE - timedelta(seconds=1), pid=1002)

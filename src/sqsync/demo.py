@@ -232,6 +232,10 @@ def run_demo(demo: Demo, rng: random.Random, despatch_count: int) -> None:
     demo.heading(9, "Status: what ran, what is due, what waits")
     demo.sqsync("status")
 
+    demo.heading(10, "For real: a Squarespace API key, then one crontab line")
+    demo.say("`run` does only what is due, so cron can call it every few minutes:")
+    demo.sqsync("cron")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sqsync.demo", description=__doc__)
@@ -257,7 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print("\nThe emulator is stopped. The demo's config and store are in")
     print(f"  {folder}")
-    print(f"Look around: cd {folder} && sqsync orders list --status DESPATCHED")
+    # The sqsync next to this Python (e.g. .venv/bin/sqsync), which may not be on PATH.
+    beside = Path(sys.executable).parent / "sqsync"
+    program = str(beside) if beside.is_file() else f"{sys.executable} -m sqsync"
+    print(f"Look around: cd {folder} && {program} orders list --status DESPATCHED")
     return 0
 
 
