@@ -5,10 +5,8 @@ Why a package rather than one ``cli.py``: each command group has its own owner a
 tests, and separate modules keep their changes apart.
 """
 
-from sqsync.cli._root import cli
-
 # Importing a module registers its commands on ``cli``.
-from sqsync.cli import (  # noqa: E402, F401  (registration side effects)
+from sqsync.cli import (  # noqa: F401  (registration side effects)
     despatch,
     emulator,
     import_orders,
@@ -17,6 +15,7 @@ from sqsync.cli import (  # noqa: E402, F401  (registration side effects)
     stock,
     sync_stock,
 )
+from sqsync.cli._root import cli
 
 
 def main() -> None:
