@@ -1,0 +1,157 @@
+"""The adjustment journal and the job's recovery from it: pruning, abandoning batches whose
+key may have expired, refusals that must not wedge a connection, and 409s by subtype."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from sqsync.config import load_config
+from sqsync.emulator import EmulatorState
+from sqsync.jobs.sync_stock import KEY_LIFETIME, PRUNE_AFTER, sync_stock
+from sqsync.squarespace import Client
+from sqsync.store import Store, adjustments
+from test_sync_stock_e2e import Shop, no_wait_client
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store.open(tmp_path / "journal.db") as store:
+        yield store
+
+
+def test_a_batch_is_committed_pending_with_a_fresh_key(store):
+    first = adjustments.record(store, "acme", [("v1", 3)], [("v2", 1)], now=NOW)
+    second = adjustments.record(store, "acme", [("v1", 3)], [], now=NOW)
+
+    assert not store.conn.in_transaction
+    assert first.idempotency_key != second.idempotency_key
+    assert adjustments.pending(store, "acme") == [first, second]
+    assert adjustments.pending(store, "other") == []
+    with pytest.raises(ValueError, match="at least one operation"):
+        adjustments.record(store, "acme", [], [], now=NOW)
+    with pytest.raises(ValueError, match="state"):
+        adjustments.mark(store, first.id, "pending", now=NOW)
+
+
+def test_prune_removes_only_old_finished_batches(store):
+    old_applied = adjustments.record(store, "acme", [("v1", 1)], [], now=NOW)
+    old_pending = adjustments.record(store, "acme", [("v2", 1)], [], now=NOW)
+    recent = adjustments.record(store, "acme", [("v3", 1)], [], now=NOW)
+    adjustments.mark(store, old_applied.id, "applied", now=NOW - PRUNE_AFTER * 2)
+    adjustments.mark(store, recent.id, "applied", now=NOW)
+
+    assert adjustments.prune(store, before=NOW - PRUNE_AFTER) == 1
+    assert [e.id for e in adjustments.entries(store)] == [old_pending.id, recent.id]
+
+
+# -- recovery in the job -----------------------------------------------------------------
+
+
+@pytest.fixture
+def shop(make_emulator, tmp_path, monkeypatch):
+    emu = make_emulator(EmulatorState())
+    monkeypatch.setenv("ACME_KEY", emu.api_key)
+    return Shop(emu, tmp_path)
+
+
+def run(shop: Shop, *, clock=lambda: NOW, dry_run: bool = False, client: Client | None = None):
+    connection = load_config(shop.config).connections[0]
+    with Store.open(shop.store_path) as store:
+        return sync_stock(
+            client or no_wait_client(connection),
+            store,
+            connection,
+            dry_run=dry_run,
+            clock=clock,
+        )
+
+
+def journal_batch(shop: Shop, increments, *, now=NOW) -> adjustments.JournalEntry:
+    with Store.open(shop.store_path) as store:
+        return adjustments.record(store, "acme", increments, [], now=now)
+
+
+def test_a_pending_batch_older_than_the_key_lifetime_is_abandoned_not_resent(shop):
+    shop.stock("RED-S", 5)
+    red = shop.variant("RED-S", 1)
+    journal_batch(shop, [(red, 4)], now=NOW - KEY_LIFETIME - timedelta(minutes=1))
+
+    result = run(shop)
+
+    assert result.ok and result.counts["resent"] == 0
+    assert shop.qty(red) == 5 and shop.posts() == 1  # the fresh plan, not the old batch
+    assert [e.state for e in shop.journal()] == ["abandoned", "applied"]
+
+
+def test_a_dry_run_neither_resends_nor_journals(shop):
+    shop.stock("RED-S", 5)
+    red = shop.variant("RED-S", 1)
+    journal_batch(shop, [(red, 4)])
+
+    result = run(shop, dry_run=True)
+
+    assert result.details["planned"] == [{"sku": "RED-S", "variant_id": red, "from": 1, "to": 5}]
+    assert shop.posts() == 0 and [e.state for e in shop.journal()] == ["pending"]
+
+
+def test_a_resent_batch_refused_as_invalid_is_failed_and_does_not_wedge_the_connection(shop):
+    shop.stock("RED-S", 5)
+    red = shop.variant("RED-S", 1)
+    journal_batch(shop, [("deleted-variant", 2)])  # Squarespace answers 400: unknown variant
+
+    result = run(shop)
+
+    assert result.ok and shop.qty(red) == 5
+    assert [e.state for e in shop.journal()] == ["failed", "applied"]
+
+
+def test_a_409_a_reread_cannot_fix_is_failed_without_a_reread(shop):
+    shop.stock("RED-S", 5)
+    red = shop.variant("RED-S", 1)
+    shop.emu.set_stock(red, 999_999_998)  # the increment would pass Squarespace's maximum
+    shop.stock("RED-S", 999_999_999 + 5)
+
+    result = run(shop)
+
+    assert not result.ok and "STOCK_EXCEEDS_MAX" in (result.error or "")
+    assert result.counts["failed"] == 1 and shop.posts() == 1
+    assert shop.emu.stats.count("GET", "/1.0/commerce/inventory/{ids}") == 0
+    assert [e.state for e in shop.journal()] == ["failed"]
+
+
+def test_concurrent_modification_is_reread_and_resent_under_a_new_key(shop):
+    """Rule 5 for the other 409 subtype, with a recording transport."""
+    shop.stock("RED-S", 5)
+    sent: list[tuple[str, dict]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == "/1.0/commerce/inventory":
+            page = {"inventory": [{"variantId": "v1", "sku": "RED-S", "quantity": 1}]}
+            return httpx.Response(200, json={**page, "pagination": {"hasNextPage": False}})
+        if request.method == "GET":  # by id: a sale took one meanwhile
+            reread = {"variantId": "v1", "sku": "RED-S", "quantity": 0}
+            return httpx.Response(200, json={"inventory": [reread]})
+        sent.append((request.headers["Idempotency-Key"], json.loads(request.content)))
+        if len(sent) == 1:
+            envelope = {"type": "CONFLICT", "subtype": "CONCURRENT_MODIFICATION", "message": "busy"}
+            return httpx.Response(409, json=envelope)
+        return httpx.Response(204)
+
+    client = Client("k", base_url="http://sq.test", transport=httpx.MockTransport(handler))
+
+    result = run(shop, client=client)
+
+    assert result.ok, result.error
+    (key1, body1), (key2, body2) = sent
+    assert body1 == {"incrementOperations": [{"variantId": "v1", "quantity": 4}]}
+    assert body2 == {"incrementOperations": [{"variantId": "v1", "quantity": 5}]}
+    assert key1 != key2
+    states = [(e.state, e.idempotency_key) for e in shop.journal()]
+    assert states == [("superseded", key1), ("applied", key2)]
+    assert result.counts["adjusted"] == 1
