@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from sqsync.squarespace import (
+    ConflictError,
     FulfilmentShipment,
     NotFoundError,
     OutcomeUnknownError,
@@ -159,6 +160,28 @@ def test_adjustment_retries_reuse_the_same_idempotency_key() -> None:
     assert len(api.requests) == 4
     assert {r.headers["Idempotency-Key"] for r in api.requests} == {"adj-1"}
     assert len({r.content for r in api.requests}) == 1
+
+
+def test_adjustment_meeting_its_own_attempt_in_flight_resends_the_same_key() -> None:
+    # A timed-out first attempt may still be running when the retry arrives: Squarespace
+    # answers 409 CONCURRENT_MODIFICATION, and only the same key can be safely resent.
+    busy = json_response(409, error_json("CONFLICT", "CONCURRENT_MODIFICATION"))
+    api = FakeApi(scripted(httpx.ReadTimeout("timed out"), busy, json_response(204)))
+    with api.client() as client:
+        client.adjust_inventory(
+            idempotency_key="adj-2", increments=[StockOperation(variant_id="v", quantity=1)]
+        )
+    assert len(api.requests) == 3
+    assert {r.headers["Idempotency-Key"] for r in api.requests} == {"adj-2"}
+
+
+def test_other_conflicts_on_an_adjustment_are_not_retried() -> None:
+    api = FakeApi(scripted(json_response(409, error_json("CONFLICT", "INSUFFICIENT_STOCK"))))
+    with api.client() as client, pytest.raises(ConflictError):
+        client.adjust_inventory(
+            idempotency_key="adj-3", decrements=[StockOperation(variant_id="v", quantity=9)]
+        )
+    assert len(api.requests) == 1
 
 
 @pytest.mark.parametrize(

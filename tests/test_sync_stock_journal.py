@@ -138,17 +138,25 @@ def test_concurrent_modification_is_reread_and_resent_under_a_new_key(shop):
             reread = {"variantId": "v1", "sku": "RED-S", "quantity": 0}
             return httpx.Response(200, json={"inventory": [reread]})
         sent.append((request.headers["Idempotency-Key"], json.loads(request.content)))
-        if len(sent) == 1:
+        if request.headers["Idempotency-Key"] == sent[0][0]:
+            # Busy every time under the first key: the client's same-key retries run out.
             envelope = {"type": "CONFLICT", "subtype": "CONCURRENT_MODIFICATION", "message": "busy"}
             return httpx.Response(409, json=envelope)
         return httpx.Response(204)
 
-    client = Client("k", base_url="http://sq.test", transport=httpx.MockTransport(handler))
+    client = Client(
+        "k",
+        base_url="http://sq.test",
+        transport=httpx.MockTransport(handler),
+        max_attempts=2,
+        sleep=lambda seconds: None,
+    )
 
     result = run(shop, client=client)
 
     assert result.ok, result.error
-    (key1, body1), (key2, body2) = sent
+    (key1, body1), (retried_key, _), (key2, body2) = sent
+    assert retried_key == key1
     assert body1 == {"incrementOperations": [{"variantId": "v1", "quantity": 4}]}
     assert body2 == {"incrementOperations": [{"variantId": "v1", "quantity": 5}]}
     assert key1 != key2

@@ -5,7 +5,9 @@ or the cool-down, 500/502/503/504 and connection failures back off exponentially
 jitter, and nothing else is retried. A fulfilment is not idempotent, so once it may have
 reached the server (a dropped connection, a read timeout, any 5xx) the client raises
 :class:`OutcomeUnknownError` instead of sending it again; the caller re-reads the order.
-Stock adjustments carry the caller's Idempotency-Key, so their retries are safe.
+Stock adjustments carry the caller's Idempotency-Key, so their retries are safe; a 409
+CONCURRENT_MODIFICATION on one is retried under the same key too, since it can be our own
+earlier attempt still in flight.
 
 A :class:`~sqsync.squarespace._pacing.Pacer` keeps the client under the per-minute limit.
 Sleep, clock and randomness are injected so tests never wait. Headers are never logged.
@@ -255,6 +257,7 @@ class Client:
             f"{INVENTORY}/adjustments",
             body=body,
             headers={"Idempotency-Key": idempotency_key},
+            retry_in_flight=True,
         )
 
     # -- paging and parsing ---------------------------------------------------------
@@ -366,6 +369,7 @@ class Client:
         body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         idempotent: bool = True,
+        retry_in_flight: bool = False,
     ) -> httpx.Response:
         content = None
         request_headers = dict(headers or {})
@@ -401,7 +405,11 @@ class Client:
                     return response
                 if status >= 500 and not idempotent:
                     raise self._outcome_unknown(f"HTTP {status}", where, response)
-                retryable = status == 429 or status in RETRY_STATUSES
+                retryable = (
+                    status == 429
+                    or status in RETRY_STATUSES
+                    or (retry_in_flight and _in_flight(response))
+                )
                 if not retryable or attempt >= self.max_attempts:
                     raise self._error(response, path)
                 if status == 429:
@@ -459,6 +467,22 @@ class Client:
             path=path,
             secret=self._api_key,
         )
+
+
+def _in_flight(response: httpx.Response) -> bool:
+    """A 409 CONCURRENT_MODIFICATION: our own key may still be in flight.
+
+    After a timed-out attempt, the retry under the same Idempotency-Key can meet the first
+    attempt still running. Treating that as "the stock moved" and re-planning under a new
+    key would apply the change twice once the first attempt lands; waiting and resending
+    the same key gets the first attempt's answer instead.
+    """
+    if response.status_code != 409:
+        return False
+    try:
+        return response.json().get("subtype") == "CONCURRENT_MODIFICATION"
+    except (ValueError, AttributeError):
+        return False
 
 
 def order_filters(
