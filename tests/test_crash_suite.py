@@ -150,9 +150,17 @@ def _operations(adjustment: Any) -> dict[str, Any]:
     }
 
 
-def make_shop(folder: Path, job: str, seed: int, make_emulator: Callable[..., Emulator]) -> Shop:
-    """The shop a trial of ``job`` starts from, the same for the same seed."""
-    orders, variants = SHOP_SIZE[job]
+def make_shop(
+    folder: Path,
+    job: str,
+    seed: int,
+    make_emulator: Callable[..., Emulator],
+    *,
+    scale: int = 1,
+) -> Shop:
+    """The shop a trial of ``job`` starts from, the same for the same seed (``scale`` times
+    the orders, variants and despatched orders)."""
+    orders, variants = (n * scale for n in SHOP_SIZE[job])
     state = EmulatorState.generate(orders=orders, variants=variants, seed=seed)
     emu = make_emulator(state)
     config_path = write_config(folder, api_url=emu.url, api_key_env=KEY_ENV, stock_sync=True)
@@ -168,19 +176,19 @@ def make_shop(folder: Path, job: str, seed: int, make_emulator: Callable[..., Em
         if job != "import-orders":
             shop.run("import-orders", store)
         if job == "push-despatch":
-            record_despatches(store, despatches(store, rng))
+            record_despatches(store, despatches(store, rng, DESPATCHED_ORDERS * scale))
     shop.watch()
     return shop
 
 
-def despatches(store: Store, rng: random.Random) -> list[Despatch]:
+def despatches(store: Store, rng: random.Random, count: int) -> list[Despatch]:
     """Parcels for some NEW orders: mostly one tracked, some two, one untracked."""
     numbers = [
         row[0]
         for row in store.conn.execute(
             "SELECT order_number FROM orders WHERE status = 'NEW' ORDER BY id"
         )
-    ][:DESPATCHED_ORDERS]
+    ][:count]
     shipped = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
     parcels = []
     for n, number in enumerate(numbers):
