@@ -7,6 +7,7 @@ Each test shapes the Squarespace shop through the emulator's helpers, runs the c
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from factories import DEFAULT_CONNECTION, insert_order, write_config
 from sqsync.cli import cli
 from sqsync.config import load_config
 from sqsync.emulator import Emulator
+from sqsync.jobs.import_orders import WINDOW_END_KEY
 from sqsync.store import Store
 from sqsync.store.catalog import ensure_ids, ensure_product
+from sqsync.store.database import utc_text
 from sqsync.store.orders import find_orders, iter_order_dicts
 from sqsync.store.stock import stock_rows
 
@@ -403,6 +406,48 @@ def test_a_bad_since_is_a_usage_error(shop):
         "sqsync: error: --since 'last tuesday' is not an ISO date or date-time, "
         "e.g. 2026-01-31T09:00:00Z"
     ]
+
+
+def test_a_since_in_the_future_is_a_usage_error_and_records_no_run(shop):
+    result = shop.cli("import-orders", "--since", "2999-01-01")
+    assert result.exit_code == 2
+    assert "is not in the past" in result.stderr
+    assert shop.sql("SELECT count(*) FROM run_log") == [(0,)]
+
+
+def test_a_since_later_than_the_last_window_does_not_skip_what_lies_between(shop):
+    shop.know("RED-S")
+    shop.import_orders()
+    # The last completed window ended three hours ago (cron was down), and an order
+    # changed two hours ago; the operator back-fills "the last hour" only.
+    three_hours_ago = datetime.now(UTC) - timedelta(hours=3)
+    shop.sql(
+        "UPDATE sync_state SET value = ? WHERE key = ?", utc_text(three_hours_ago), WINDOW_END_KEY
+    )
+    two_hours_ago = utc_text(datetime.now(UTC) - timedelta(hours=2))
+    sq_id = shop.add(createdOn=two_hours_ago)
+    shop.emu.update_order(sq_id, modifiedOn=two_hours_ago)
+
+    shop.import_orders("--since", utc_text(datetime.now(UTC) - timedelta(hours=1)))
+    shop.import_orders()
+
+    assert shop.order(sq_id)["status"] == "NEW"
+
+
+def test_fulfilled_in_squarespace_holds_the_order_even_when_its_lines_no_longer_map(shop):
+    shop.configure(sku_aliases={"var-1": "RED-S"})
+    shop.know("RED-S")
+    sq_id = shop.add(sku="", variant_id="var-1")
+    assert shop.import_orders()["imported"] == 1
+    # The alias goes from the config, then the merchant ships the order from Squarespace.
+    shop.configure()
+    shop.emu.update_order(sq_id, fulfillmentStatus="FULFILLED")
+
+    counts = shop.import_orders()
+
+    order = shop.order(sq_id)
+    assert (order["status"], order["problems"]) == ("HOLDING", ["fulfilled_in_squarespace"])
+    assert counts["failed"] == 1  # its new lines are still reported as unmappable
 
 
 # -- rule 8: an order that cannot be mapped never blocks the others -----------------------

@@ -170,8 +170,23 @@ def test_a_failed_page_keeps_the_window_so_the_next_run_reads_it_again(setup, em
             NOW - timedelta(days=7),
             Window(NOW, None, NOW - timedelta(days=7), NOW),
         ),
+        # A --since later than the saved end still reads from the saved end (minus overlap).
+        (
+            NOW - timedelta(hours=3),
+            None,
+            NOW - timedelta(hours=1),
+            Window(NOW, None, NOW - timedelta(hours=3, minutes=10), NOW),
+        ),
     ],
-    ids=["first", "first-from", "from-in-future", "later", "clock-went-back", "since"],
+    ids=[
+        "first",
+        "first-from",
+        "from-in-future",
+        "later",
+        "clock-went-back",
+        "since",
+        "since-after-saved-end",
+    ],
 )
 def test_plan_window(saved, import_from, since, expected):
     assert plan_window(saved, now=NOW, import_from=import_from, since=since) == expected
@@ -193,6 +208,11 @@ def test_since_in_the_future_is_a_usage_error():
 )
 def test_parse_since(text, expected):
     assert parse_since(text) == expected
+
+
+def test_parse_since_refuses_the_future_before_any_job_runs():
+    with pytest.raises(UsageError, match="not in the past"):
+        parse_since("2026-03-02", now=datetime(2026, 3, 1, tzinfo=UTC))
 
 
 def test_parse_since_names_a_bad_value():

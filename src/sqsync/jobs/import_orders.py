@@ -116,7 +116,12 @@ def plan_window(
     if since is not None:
         if since >= now:
             raise UsageError(f"--since {utc_text(since)} is not in the past")
-        return Window(end=now, modified_after=since, modified_before=now)
+        after = since
+        if saved_end is not None:
+            # A back-fill reads more, never less: a --since later than the last window
+            # would otherwise save `now` and skip what lies between for good.
+            after = min(since, min(saved_end, now) - OVERLAP)
+        return Window(end=now, modified_after=after, modified_before=now)
     if saved_end is not None:
         # min(): a clock that went backwards must not make an empty or inverted window.
         return Window(end=now, modified_after=min(saved_end, now) - OVERLAP, modified_before=now)
@@ -129,8 +134,9 @@ def plan_window(
     )
 
 
-def parse_since(text: str) -> datetime:
-    """``--since`` as an aware UTC datetime: an ISO date or date-time (no zone means UTC)."""
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """``--since`` as an aware UTC datetime: an ISO date or date-time (no zone means UTC),
+    in the past (checked here, before any job runs, so a mistake is a usage error)."""
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -142,7 +148,10 @@ def parse_since(text: str) -> datetime:
             ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    moment = moment.astimezone(UTC)
+    if moment >= (now or datetime.now(UTC)):
+        raise UsageError(f"--since {utc_text(moment)} is not in the past")
+    return moment
 
 
 class _DryRun(Exception):
@@ -280,11 +289,9 @@ class _Run:
             try:
                 outcome = self._apply_order(conn, order, owner, stored, by_number, items)
             except MappingError as error:
+                # Only an order's own data is skipped; any other exception (a bug, a database
+                # error) aborts the page so the window is read again rather than lost.
                 self._failed(order, str(error))
-                continue
-            except Exception as error:  # a bug must not stop the other orders of the page
-                log.debug("mapping order %s failed", order.id, exc_info=True)
-                self._failed(order, f"internal error: {error!r}")
                 continue
             self.result.count(outcome)
         order_writes.replace_items(conn, items.items())
@@ -371,7 +378,12 @@ class _Run:
                 conn, existing.id, "CANCELLED", existing.problems, self.stamp, state
             )
             return "cancelled"
-        record = map_order(order, self.settings, self.known_skus)
+        try:
+            record = map_order(order, self.settings, self.known_skus)
+        except MappingError:
+            if order.fulfillment_status == FULFILLED:
+                self._hold_fulfilled(conn, existing, state)
+            raise
         problems = merge_problems(existing.problems, record.problems)
         if order.fulfillment_status == FULFILLED and FULFILLED_IN_SQUARESPACE not in problems:
             # Someone shipped it from Squarespace: hold it so the warehouse never ships twice.
@@ -386,6 +398,18 @@ class _Run:
         elif status == "NEW" and existing.status == "HOLDING":
             self.result.count("released")
         return "updated"
+
+    def _hold_fulfilled(
+        self, conn: sqlite3.Connection, existing: StoredOrder, state: SquarespaceState
+    ) -> None:
+        """Hold an order fulfilled in Squarespace even when its new lines cannot be mapped:
+        the hold is what stops the warehouse shipping it a second time."""
+        if FULFILLED_IN_SQUARESPACE in existing.problems:
+            return
+        problems = (*existing.problems, FULFILLED_IN_SQUARESPACE)
+        order_writes.set_status(conn, existing.id, "HOLDING", problems, self.stamp, state)
+        if existing.status != "HOLDING":
+            self.result.count("held")
 
     def _update_despatched(
         self, conn: sqlite3.Connection, existing: StoredOrder, state: SquarespaceState
