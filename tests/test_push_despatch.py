@@ -148,6 +148,16 @@ def test_notify_customer_false_sends_no_email(shop, tmp_path):
     assert shop.emu.stats.emails_sent == 0
 
 
+def test_an_order_already_fulfilled_in_squarespace_gets_its_tracking_without_a_second_email(
+    shop,
+):
+    _, sq_id = shop.order("T1")
+    shop.store.conn.execute("UPDATE orders SET problems = '[\"fulfilled_in_squarespace\"]'")
+    assert shop.push()[0].exit_code == 0
+    assert shop.tracking_on(sq_id) == ["T1"]
+    assert shop.emu.stats.emails_sent == 0
+
+
 def test_a_despatch_without_tracking_marks_the_order_fulfilled_with_no_shipments(shop):
     local, sq_id = shop.order(None)
 
@@ -222,6 +232,22 @@ def test_a_5xx_on_the_fulfilment_is_an_unknown_outcome_settled_next_run(shop):
     assert again["requests"] == 2  # GET (not there) then the POST
     assert shop.tracking_on(sq_id) == ["T1"]
     assert shop.emu.stats.emails_sent == 1
+
+
+def test_an_in_doubt_order_that_cannot_be_read_back_does_not_hold_back_the_others(shop):
+    stuck_local, stuck_sq = shop.order("TA", state="sending")
+    next_local, next_sq = shop.order("TB")
+    # Squarespace's copy of the first order no longer validates (a line without quantity).
+    lines = shop.emu.orders[stuck_sq]["lineItems"]
+    lines[0]["quantity"] = None
+    shop.emu.update_order(stuck_sq, lineItems=lines)
+
+    result, out = shop.push()
+
+    assert result.exit_code == 0, result.stderr
+    assert shop.states(next_local) == ["pushed"] and shop.tracking_on(next_sq) == ["TB"]
+    assert shop.states(stuck_local) == ["sending"]  # still in doubt, never resent blind
+    assert out["in_doubt"] == 1 and shop.tracking_on(stuck_sq) == []
 
 
 def test_only_the_missing_tracking_numbers_are_sent(shop):

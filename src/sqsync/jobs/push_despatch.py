@@ -30,7 +30,13 @@ unknown (drop, timeout,     stay ``sending``, verified next run          goes on
 429 after retries           back to pending (``deferred``)               stops: not ok
 connection failed           stay ``sending`` (verified next run)         stops: not ok
 401/402/403, other errors   back to pending (``deferred``)               stops: not ok
+read-back of an in-doubt    stay ``sending`` (``in_doubt``); only        goes on (3
+order fails (bad answer,    429, no connection or a refused key stop     5xx in a row
+400, 5xx)                   the run                                      stop it)
 ==========================  ===========================================  ============
+
+An order that Squarespace already shows as fulfilled by other means (the import marked
+it ``fulfilled_in_squarespace``) still gets its tracking, but never a second email.
 
 Choice where the issue is silent: per-order failures (400, 404, cancelled) leave the job
 ``ok``. They are logged as warnings (cron under ``-q`` mails them once), listed in
@@ -49,14 +55,20 @@ from typing import TYPE_CHECKING, Any
 
 from sqsync import progress
 from sqsync.jobs import JobResult
+from sqsync.jobs.order_mapping import FULFILLED_IN_SQUARESPACE
 from sqsync.jobs.runner import utcnow
 from sqsync.squarespace.errors import (
+    AuthenticationError,
     ConflictError,
     InvalidRequestError,
     NotFoundError,
     OutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServerError,
     SquarespaceError,
     TransportError,
+    WebsiteExpiredError,
 )
 from sqsync.squarespace.models import FulfilmentShipment, Order
 from sqsync.store import Store, parse_time, utc_text
@@ -73,6 +85,14 @@ JOB = "push-despatch"
 COUNTS = ("pushed", "verified", "failed", "deferred", "in_doubt")
 MAX_UNKNOWN_IN_A_ROW = 3  # then Squarespace is probably down: stop asking
 CANCELLED = "cancelled in Squarespace"
+# Errors about the whole connection rather than one order: going on would only repeat them.
+RUN_WIDE = (
+    RateLimitedError,
+    TransportError,
+    AuthenticationError,
+    PermissionDeniedError,
+    WebsiteExpiredError,
+)
 
 
 class _Stop(Exception):
@@ -166,7 +186,19 @@ class _Pusher:
             # Left as they are (in doubt stays in doubt); the next run reads it again.
             self.result.count("in_doubt", len(order.in_state("sending")))
             self.result.count("deferred", len(order.in_state("pending")))
-            raise _Stop(error) from None
+            if isinstance(error, RUN_WIDE):
+                raise _Stop(error) from None
+            # Only this order could not be read (an answer we cannot parse, a 400): go on
+            # with the others, or one bad order would hold back every later despatch.
+            log.warning(
+                "%s %s: order %s could not be read back, left for the next run: %s",
+                *self._who(order),
+                error,
+            )
+            if isinstance(error, ServerError):
+                self.unknown_in_a_row += 1
+                if self.unknown_in_a_row >= MAX_UNKNOWN_IN_A_ROW:
+                    raise _Stop(error) from None
         return None
 
     def _settle(self, order: UnpushedOrder, remote: Order) -> list[Shipment]:
@@ -197,7 +229,7 @@ class _Pusher:
         tracked = [_api_shipment(s) for s in shipments if s.tracking_number]
         try:
             self.client.fulfil_order(
-                order.squarespace_id, tracked, send_notification=self.connection.notify_customer
+                order.squarespace_id, tracked, send_notification=_notify(order, self.connection)
             )
         except OutcomeUnknownError as error:
             self._in_doubt(order, shipments, error)
@@ -278,6 +310,14 @@ class _Pusher:
         return self.connection.name, JOB, order.order_number
 
 
+def _notify(order: UnpushedOrder, connection: Connection) -> bool:
+    """Email the customer unless Squarespace already fulfilled the order by other means:
+    they were told then, and a second email for the same parcel confuses them."""
+    if FULFILLED_IN_SQUARESPACE in order.problems:
+        return False
+    return connection.notify_customer
+
+
 def _api_shipment(shipment: Shipment) -> FulfilmentShipment:
     assert shipment.tracking_number is not None
     return FulfilmentShipment(
@@ -302,7 +342,7 @@ def _plan(orders: list[UnpushedOrder], connection: Connection, result: JobResult
                 "squarespace_id": order.squarespace_id,
                 "tracking_numbers": tracking,
                 "trackless": len(order.shipments) - len(tracking),
-                "notify": connection.notify_customer,
+                "notify": _notify(order, connection),
                 "read_back_first": verify,
                 "would_fail": CANCELLED if cancelled else None,
             }
@@ -314,7 +354,7 @@ def _plan(orders: list[UnpushedOrder], connection: Connection, result: JobResult
             else "would send "
             + (", ".join(tracking) or "no tracking (marks FULFILLED)")
             + (" after reading the order back" if verify else "")
-            + (", notifying the customer" if connection.notify_customer else "")
+            + (", notifying the customer" if _notify(order, connection) else "")
         )
         log.info("%s %s (dry run): order %s %s", connection.name, JOB, order.order_number, action)
     result.details["orders"] = plan

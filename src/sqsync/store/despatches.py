@@ -15,6 +15,7 @@ it again. Every function runs in the caller's transaction when given its connect
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class UnpushedOrder:
     order_number: str
     squarespace_id: str
     sq_fulfillment_status: str | None
+    problems: tuple[str, ...] = ()
     shipments: list[Shipment] = field(default_factory=list)
 
     def in_state(self, state: str) -> list[Shipment]:
@@ -162,7 +164,7 @@ def unpushed_orders(db: Db, connection: str) -> list[UnpushedOrder]:
     """
     rows = connection_of(db).execute(
         "SELECT o.id AS oid, o.order_number, o.squarespace_id, o.sq_fulfillment_status,"
-        " s.id, s.carrier, s.service, s.tracking_number, s.tracking_url, s.shipped_at,"
+        " o.problems, s.id, s.carrier, s.service, s.tracking_number, s.tracking_url, s.shipped_at,"
         " s.push_state FROM shipments s JOIN orders o ON o.id = s.order_id"
         " WHERE o.connection = ? AND o.status = 'DESPATCHED'"
         " AND s.push_state IN ('pending', 'sending') ORDER BY o.id, s.id",
@@ -172,7 +174,13 @@ def unpushed_orders(db: Db, connection: str) -> list[UnpushedOrder]:
     for row in rows:
         if not orders or orders[-1].id != row["oid"]:
             orders.append(
-                UnpushedOrder(row["oid"], row["order_number"], row["squarespace_id"], row[3])
+                UnpushedOrder(
+                    row["oid"],
+                    row["order_number"],
+                    row["squarespace_id"],
+                    row["sq_fulfillment_status"],
+                    tuple(json.loads(row["problems"])),
+                )
             )
         orders[-1].shipments.append(
             Shipment(
