@@ -117,6 +117,26 @@ def test_importing_the_same_feed_twice_records_each_parcel_once(run, store):
     assert len(order(store, "SQ-1")["shipments"]) == 2
 
 
+def test_identical_trackless_rows_are_split_parcels_recorded_once_each(run, store):
+    insert_order(store, order_number="SQ-1", items=[("RED-S", 2)])
+    insert_order(store, order_number="SQ-2", squarespace_id="sq-2")
+    feed = HEADER + (
+        "SQ-1,Royal Mail,2nd Class,,,\nSQ-1,Royal Mail,2nd Class,,,\nSQ-2,DPD,Next Day,T9,,\n"
+    )
+    first = run("despatch", "import", "-", input=feed)
+    assert first.exit_code == 0, first.stderr
+    assert len(order(store, "SQ-1")["shipments"]) == 2
+    assert len(order(store, "SQ-2")["shipments"]) == 1
+
+    again = run("despatch", "import", "-", input=feed)
+    assert again.exit_code == 0 and "3 already recorded" in again.stderr
+    assert len(order(store, "SQ-1")["shipments"]) == 2
+
+    late = HEADER + "SQ-1,Royal Mail,2nd Class,,,2026-11-29T09:00:00Z\n"
+    assert run("despatch", "import", "-", input=late).exit_code == 0
+    assert len(order(store, "SQ-1")["shipments"]) == 3
+
+
 def test_the_same_parcel_twice_in_one_feed_names_both_lines(run, store):
     insert_order(store, order_number="SQ-1")
     feed = HEADER + "SQ-1,DPD,Next Day,T1,,\nSQ-1,DPD,Next Day,T1,,\n"

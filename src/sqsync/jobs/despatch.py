@@ -15,10 +15,12 @@ Choices where the issue is silent:
   rather than guessed, because a warehouse clock on local time would shift it by hours.
 - An order number held by several clients needs ``client`` (a column, or ``--client``);
   one held by a single client needs nothing.
-- Recording is idempotent: a parcel already recorded (same order and tracking number, or
-  for a trackless parcel the same carrier and service) is skipped and counted, so running
-  the same feed twice never creates a second shipment (nor a second customer email).
-  The same parcel twice in one feed is an error naming both lines.
+- Recording is idempotent: a parcel already recorded (same order and tracking number) is
+  skipped and counted, so running the same feed twice never creates a second shipment
+  (nor a second customer email). The same tracking number twice in one feed is an error
+  naming both lines. Trackless parcels are counted per (order, carrier, service,
+  shipped_at when given): identical trackless rows are split parcels, and a re-imported
+  feed records none of them twice (see :class:`_TracklessParcels`).
 - A tracking URL without a tracking number is refused: Squarespace only takes a URL on a
   shipment, which needs a number, so it would be silently lost.
 """
@@ -195,26 +197,24 @@ def record_despatches(
     now = clock()
     now_text = utc_text(now)
     summary = DespatchSummary()
-    seen: dict[tuple[int, str | None, str, str], str] = {}
+    seen: dict[tuple[int, str], str] = {}
+    trackless = _TracklessParcels()
     despatched_now: set[int] = set()
     with store.transaction() as conn:
         for despatch in despatches:
             order = _resolve(conn, despatch)
-            key = (
-                order.id,
-                despatch.tracking_number,
-                despatch.carrier if despatch.tracking_number is None else "",
-                despatch.service if despatch.tracking_number is None else "",
-            )
-            if key in seen:
-                raise InputError(
-                    f"{despatch.where}: order {order.order_number}: the same parcel "
-                    f"({_parcel(despatch)}) is already on {seen[key]}"
-                )
-            seen[key] = despatch.where
-            if db.has_shipment(
-                conn, order.id, despatch.tracking_number, despatch.carrier, despatch.service
-            ):
+            if despatch.tracking_number is not None:
+                key = (order.id, despatch.tracking_number)
+                if key in seen:
+                    raise InputError(
+                        f"{despatch.where}: order {order.order_number}: the same parcel "
+                        f"({_parcel(despatch)}) is already on {seen[key]}"
+                    )
+                seen[key] = despatch.where
+                recorded = db.has_shipment(conn, order.id, despatch.tracking_number)
+            else:
+                recorded = trackless.already_recorded(conn, order.id, despatch)
+            if recorded:
                 summary.already_recorded += 1
                 continue
             shipped_at = utc_text(despatch.shipped_at or now)
@@ -241,6 +241,31 @@ def record_despatches(
     for shortfall in summary.shortfalls:
         log.warning("despatch: stock count too low, on hand stopped at 0: %s", shortfall)
     return summary
+
+
+class _TracklessParcels:
+    """Tells a re-imported trackless parcel from a second one, which look alike.
+
+    With no tracking number, identical rows may be two parcels of a split despatch. So
+    rows count as a multiset per (order, carrier, service, shipped_at when given): the
+    n-th such row of a feed is already recorded only if the store held n of them before
+    the feed. Re-importing a feed records nothing twice; two identical rows are two
+    parcels; a later parcel with its own shipped_at is always new.
+    """
+
+    def __init__(self) -> None:
+        self.before: dict[tuple[int, str, str, str | None], int] = {}
+        self.seen: dict[tuple[int, str, str, str | None], int] = {}
+
+    def already_recorded(self, conn: Any, order_id: int, despatch: Despatch) -> bool:
+        shipped_at = utc_text(despatch.shipped_at) if despatch.shipped_at else None
+        key = (order_id, despatch.carrier, despatch.service, shipped_at)
+        if key not in self.before:
+            self.before[key] = db.count_trackless(
+                conn, order_id, despatch.carrier, despatch.service, shipped_at
+            )
+        self.seen[key] = self.seen.get(key, 0) + 1
+        return self.seen[key] <= self.before[key]
 
 
 def _parcel(despatch: Despatch) -> str:

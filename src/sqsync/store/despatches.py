@@ -84,22 +84,26 @@ def find_order_refs(db: Db, order_number: str, client: str | None = None) -> lis
     return [OrderRef(r[0], r[1], r[2], r[3]) for r in rows]
 
 
-def has_shipment(
-    db: Db, order_id: int, tracking_number: str | None, carrier: str, service: str
-) -> bool:
-    """Whether this parcel is already recorded: the same tracking number on the order, or
-    for a parcel without one, a trackless shipment by the same carrier and service."""
-    conn = connection_of(db)
-    if tracking_number is not None:
-        sql = "SELECT 1 FROM shipments WHERE order_id = ? AND tracking_number = ?"
-        params: tuple[Any, ...] = (order_id, tracking_number)
-    else:
-        sql = (
-            "SELECT 1 FROM shipments WHERE order_id = ? AND tracking_number IS NULL"
-            " AND carrier = ? AND service = ?"
-        )
-        params = (order_id, carrier, service)
-    return conn.execute(sql, params).fetchone() is not None
+def has_shipment(db: Db, order_id: int, tracking_number: str) -> bool:
+    """Whether a parcel with this tracking number is already recorded on the order."""
+    sql = "SELECT 1 FROM shipments WHERE order_id = ? AND tracking_number = ?"
+    return connection_of(db).execute(sql, (order_id, tracking_number)).fetchone() is not None
+
+
+def count_trackless(
+    db: Db, order_id: int, carrier: str, service: str, shipped_at: str | None
+) -> int:
+    """How many trackless parcels by this carrier and service the order has (shipped at
+    ``shipped_at``, when given)."""
+    sql = (
+        "SELECT count(*) FROM shipments WHERE order_id = ? AND tracking_number IS NULL"
+        " AND carrier = ? AND service = ?"
+    )
+    params: tuple[Any, ...] = (order_id, carrier, service)
+    if shipped_at is not None:
+        sql += " AND shipped_at = ?"
+        params += (shipped_at,)
+    return int(connection_of(db).execute(sql, params).fetchone()[0])
 
 
 def add_shipment(
