@@ -155,6 +155,17 @@ def output_option(default: str = "table") -> Callable[[Callable[..., Any]], Call
     )
 
 
+def feed_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``[FILE|-]`` (as ``source``) and ``--format csv|ndjson`` (as ``fmt``) for a feed import."""
+    func = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["csv", "ndjson"]),
+        help="Feed format (default: by extension, .ndjson/.jsonl are ndjson, else csv).",
+    )(func)
+    return click.argument("source", default="-", metavar="[FILE|-]")(func)
+
+
 def emit_rows(rows: Iterable[dict[str, Any]], fmt: str, columns: list[str] | None = None) -> int:
     from sqsync.output import render
 

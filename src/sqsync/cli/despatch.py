@@ -8,6 +8,7 @@ from sqsync.cli._root import (
     App,
     cli,
     emit_rows,
+    feed_options,
     job_options,
     output_option,
     pass_app,
@@ -92,13 +93,7 @@ def add_despatch(
 
 
 @despatch.command("import")
-@click.argument("source", default="-", metavar="[FILE|-]")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["csv", "ndjson"]),
-    help="Feed format (default: by extension, .ndjson/.jsonl are ndjson, else csv).",
-)
+@feed_options
 @click.option("--client", metavar="CODE", help="Client for rows without a client column.")
 @pass_app
 def import_despatches(app: App, source: str, fmt: str | None, client: str | None) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sqsync.cli._root import App, cli, emit_rows, output_option, pass_app
+from sqsync.cli._root import App, cli, emit_rows, feed_options, output_option, pass_app
 
 if TYPE_CHECKING:
     from sqsync.store import Store
@@ -70,13 +70,7 @@ def set_stock(app: App, sku: str, quantity: int, client: str | None, warehouse: 
 
 
 @stock.command("import")
-@click.argument("source", default="-", metavar="[FILE|-]")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["csv", "ndjson"]),
-    help="Feed format (default: by extension, .ndjson/.jsonl are ndjson, else csv).",
-)
+@feed_options
 @_scope_options
 @pass_app
 def import_stock(
