@@ -1,0 +1,403 @@
+"""``make bench``: sqsync's speed and memory against the emulator, as a table and JSON.
+
+    .venv/bin/python bench/run.py [--quick] [--out bench/results/latest.json]
+
+The emulator serves from a thread of this process with its rate limit off, and sqsync's
+client pacing is off too, so the figures are sqsync's own cost (against Squarespace, 300
+requests a minute are the floor: 200 requests take 40 s whatever sqsync does). Each
+measured import runs in a child process (``run.py worker ...``) that reports its own peak
+RSS (``VmHWM``), so the emulator's memory never counts. Each figure is measured at 0 ms and at
+50 ms of latency per request; the 50 ms runs of the longer benchmarks use smaller counts
+(named in the table). Targets (issue 7) are checked and printed; nothing here asserts.
+
+Measured: import of 10,000 orders beside a raw baseline (the same pages fetched with plain
+httpx and parsed with json), the peak RSS of a 100,000-order import, sync-stock over
+20,000 variants with 2% changed, push-despatch of 1,000 orders, ``sqsync run`` with
+nothing due over 100 connections and ``sqsync --help`` (subprocesses, best of 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sqsync.emulator import Emulator, EmulatorState
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SQSYNC = [sys.executable, "-m", "sqsync"]
+ALL_PAYMENT_STATES = (
+    "AUTHORIZED,FAILED,NOT_CHARGED,PAID,PARTIALLY_PAID,PENDING,REFUNDED,REFUND_FAILED,"
+    "REFUND_PENDING"
+)
+TARGETS = {
+    "import_ratio": 2.0,  # sqsync wall / raw baseline wall
+    "import_100k_rss_mb": 150.0,
+    "help_s": 0.3,
+    "run_noop_100_s": 1.0,
+}
+
+# --------------------------------------------------------------------------- workers
+# Run in a child process: ``run.py worker <name> <json params>``; print one JSON object.
+
+
+def worker_import(url: str, key: str, folder: str) -> dict[str, Any]:
+    """A first import-orders of the whole shop into a fresh store."""
+    from bench_import import SKUS
+
+    from sqsync.config import load_config
+    from sqsync.jobs.runner import run_job
+    from sqsync.squarespace import Client
+    from sqsync.store import Store
+    from sqsync.store.catalog import ensure_ids, ensure_product
+
+    config_path = write_config(Path(folder), url, key, connections=1)
+    connection = load_config(config_path).connections[0]
+    with Store.open(Path(folder) / "bench.db") as store:
+        with store.transaction() as conn:
+            client_id, _, _ = ensure_ids(conn, "BENCH", "MAIN", "Squarespace")
+            for sku in SKUS:
+                ensure_product(conn, client_id, sku)
+        with Client(key, base_url=url, rate_limit_per_minute=0) as client:
+            started = time.perf_counter()
+            result = run_job("import-orders", connection, store, client=client)
+            wall = time.perf_counter() - started
+    assert result.ok, result.error
+    return {
+        "orders": result.counts["imported"],
+        "requests": result.requests,
+        "wall_s": wall,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def worker_baseline(url: str, key: str) -> dict[str, Any]:
+    """The same pages with plain httpx and json: the cost of the wire and the parsing."""
+    headers = {"Authorization": f"Bearer {key}", "User-Agent": "bench-baseline/1"}
+    params: dict[str, str] = {"fulfillmentStatus": "PENDING", "paymentStates": ALL_PAYMENT_STATES}
+    orders = requests = 0
+    started = time.perf_counter()
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        while True:
+            answer = client.get("/1.0/commerce/orders", params=params)
+            requests += 1
+            answer.raise_for_status()
+            page = json.loads(answer.content)
+            orders += len(page["result"])
+            if not page["pagination"]["hasNextPage"]:
+                break
+            params = {"cursor": page["pagination"]["nextPageCursor"]}
+    wall = time.perf_counter() - started
+    return {"orders": orders, "requests": requests, "wall_s": wall, "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since it started (``VmHWM``), in MB.
+
+    Not ``getrusage``: its ``ru_maxrss`` survives ``exec``, so a child forked from this
+    bench (which holds the emulator's shop) would report the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    import resource  # not Linux: the best there is
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+WORKERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "import": worker_import,
+    "baseline": worker_baseline,
+}
+
+
+def in_child(name: str, **params: Any) -> dict[str, Any]:
+    """Run a worker in a child process (the emulator's memory stays here); its figures."""
+    command = [sys.executable, str(Path(__file__).resolve()), "worker", name, json.dumps(params)]
+    child = subprocess.run(command, stdout=subprocess.PIPE, cwd=HERE, check=False)
+    if child.returncode != 0:
+        raise SystemExit(f"bench worker {name} failed (exit {child.returncode})")
+    return json.loads(child.stdout)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def write_config(folder: Path, url: str, key: str, *, connections: int) -> Path:
+    lines = ['[store]\npath = "bench.db"\n']
+    for n in range(connections):
+        lines.append(
+            f'[[connections]]\nname = "shop{n}"\nclient = "BENCH"\nwarehouse = "MAIN"\n'
+            f'order_prefix = "S{n}-"\napi_url = "{url}"\napi_key_env = "BENCH_KEY"\n'
+        )
+    path = folder / "sqsync.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    os.environ["BENCH_KEY"] = key
+    return path
+
+
+def best_of(command: list[str], times: int = 5, **options: Any) -> float:
+    best = float("inf")
+    for _ in range(times):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, **options)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+def bench_import(orders: int, latency_ms: float) -> dict[str, Any]:
+    from bench_import import pending_shop
+
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        Emulator(pending_shop(orders), rate_limit_per_minute=0, latency=latency_ms / 1000) as emu,
+    ):
+        sqsync = in_child("import", url=emu.url, key=emu.api_key, folder=folder)
+        baseline = in_child("baseline", url=emu.url, key=emu.api_key)
+    assert sqsync["orders"] == baseline["orders"] == orders, (sqsync, baseline)
+    return {
+        "orders": orders,
+        "latency_ms": latency_ms,
+        "requests": sqsync["requests"],
+        "min_requests": -(-orders // 50),
+        "wall_s": round(sqsync["wall_s"], 3),
+        "orders_per_s": round(orders / sqsync["wall_s"]),
+        "peak_rss_mb": sqsync["peak_rss_mb"],
+        "baseline_wall_s": round(baseline["wall_s"], 3),
+        "baseline_peak_rss_mb": baseline["peak_rss_mb"],
+        "ratio": round(sqsync["wall_s"] / baseline["wall_s"], 2),
+    }
+
+
+def bench_sync_stock(variants: int, latency_ms: float) -> dict[str, Any]:
+    import bench_sync_stock
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints its own JSON line
+        figures = bench_sync_stock.main(
+            ["--variants", str(variants), "--latency-ms", str(latency_ms)]
+        )
+    changed = figures["changed"]
+    figures["min_requests"] = -(-variants // 50) + -(-changed // 50)
+    return figures
+
+
+def bench_push_despatch(orders: int, latency_ms: float) -> dict[str, Any]:
+    from bench_push_despatch import seed_store
+
+    from sqsync.config import Connection
+    from sqsync.jobs.despatch import Despatch, record_despatches
+    from sqsync.jobs.runner import run_job
+    from sqsync.squarespace import Client
+    from sqsync.store import Store
+
+    state = EmulatorState.generate(orders=0, variants=5, seed=1)
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        Emulator(state, rate_limit_per_minute=0, latency=latency_ms / 1000) as emu,
+        Store.open(Path(folder) / "bench.db") as store,
+    ):
+        numbers = seed_store(store, emu, orders)
+        record_despatches(
+            store,
+            [
+                Despatch(f"row {n}", number, "Royal Mail", "Tracked 48", f"RM{n:09d}GB")
+                for n, number in enumerate(numbers)
+            ],
+        )
+        connection = Connection(
+            name="acme", client="ACME", warehouse="MAIN", api_url=emu.url, api_key=emu.api_key
+        )
+        with Client(emu.api_key, base_url=emu.url, rate_limit_per_minute=0) as client:
+            started = time.perf_counter()
+            result = run_job("push-despatch", connection, store, client=client)
+            wall = time.perf_counter() - started
+        emails = emu.stats.emails_sent
+    return {
+        "orders": orders,
+        "latency_ms": latency_ms,
+        "requests": result.requests,
+        "min_requests": orders,
+        "wall_s": round(wall, 3),
+        "pushed": result.counts.get("pushed"),
+        "emails_sent": emails,
+        "ok": result.ok,
+    }
+
+
+def bench_run_noop(connections: int) -> dict[str, Any]:
+    """``sqsync run`` over ``connections`` connections that all ran a minute ago."""
+    from sqsync.store import Store
+    from sqsync.store.runlog import finish_run, start_run
+
+    with tempfile.TemporaryDirectory() as folder:
+        # Nothing is due, so nothing may be sent: a closed port proves it.
+        config = write_config(
+            Path(folder), "http://127.0.0.1:9", "bench-key", connections=connections
+        )
+        now = datetime.now(UTC)
+        with Store.open(Path(folder) / "bench.db") as store:
+            for n in range(connections):
+                for job in ("import-orders", "push-despatch"):
+                    run_id = start_run(store, f"shop{n}", job, now)
+                    finish_run(
+                        store,
+                        run_id,
+                        outcome="ok",
+                        counts={},
+                        requests=0,
+                        error=None,
+                        context_id=None,
+                        finished_at=now,
+                    )
+        env = {**os.environ, "BENCH_KEY": "bench-key"}
+        wall = best_of([*SQSYNC, "--config", str(config), "run"], env=env)
+    return {"connections": connections, "wall_s": round(wall, 3)}
+
+
+def bench_help() -> dict[str, Any]:
+    return {"wall_s": round(best_of([*SQSYNC, "--help"]), 3)}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [("benchmark", "latency", "requests (min)", "wall s", "figure", "target", "met")]
+
+    def add(name: str, figures: dict[str, Any], figure: str, target: str, met: bool) -> None:
+        requests = (
+            f"{figures['requests']} ({figures['min_requests']})" if "requests" in figures else "-"
+        )
+        latency = f"{figures['latency_ms']:g} ms" if "latency_ms" in figures else "-"
+        rows.append(
+            (
+                name,
+                latency,
+                requests,
+                f"{figures['wall_s']:.3f}",
+                figure,
+                target,
+                "yes" if met else "NO",
+            )
+        )
+
+    for figures in results["import"]:
+        add(
+            f"import {figures['orders']:,} orders",
+            figures,
+            f"{figures['orders_per_s']:,} orders/s, {figures['peak_rss_mb']} MB; raw "
+            f"{figures['baseline_wall_s']:.3f} s, ratio {figures['ratio']}",
+            "<= 2x raw, min requests",
+            figures["ratio"] <= TARGETS["import_ratio"]
+            and figures["requests"] == figures["min_requests"],
+        )
+    big = results["import_100k"]
+    add(
+        f"import {big['orders']:,} orders",
+        big,
+        f"peak RSS {big['peak_rss_mb']} MB",
+        f"< {TARGETS['import_100k_rss_mb']:g} MB",
+        big["peak_rss_mb"] < TARGETS["import_100k_rss_mb"],
+    )
+    for figures in results["sync_stock"]:
+        add(
+            f"sync-stock {figures['variants']:,} variants",
+            figures,
+            f"{figures['changed']} changed",
+            "min requests",
+            figures["requests"] == figures["min_requests"] and figures["ok"],
+        )
+    for figures in results["push_despatch"]:
+        add(
+            f"push-despatch {figures['orders']:,} orders",
+            figures,
+            f"{figures['pushed']} pushed, {figures['emails_sent']} emails",
+            "min requests",
+            figures["requests"] == figures["min_requests"] and figures["ok"],
+        )
+    noop = results["run_noop"]
+    add(
+        f"run, nothing due, {noop['connections']} connections",
+        noop,
+        "subprocess, best of 5",
+        f"< {TARGETS['run_noop_100_s']:g} s",
+        noop["wall_s"] < TARGETS["run_noop_100_s"],
+    )
+    add(
+        "sqsync --help",
+        results["help"],
+        "subprocess, best of 5",
+        f"< {TARGETS['help_s']:g} s",
+        results["help"]["wall_s"] < TARGETS["help_s"],
+    )
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the counts")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    step = lambda name: print(f"bench: {name} ...", file=sys.stderr, flush=True)  # noqa: E731
+
+    results: dict[str, Any] = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+        "import": [],
+        "sync_stock": [],
+        "push_despatch": [],
+    }
+    step("import 10,000 orders")
+    results["import"].append(bench_import(10_000 // scale, 0))
+    results["import"].append(bench_import(10_000 // scale, 50))
+    step("import 100,000 orders")
+    results["import_100k"] = bench_import(100_000 // scale, 0)
+    step("sync-stock 20,000 variants")
+    results["sync_stock"].append(bench_sync_stock(20_000 // scale, 0))
+    results["sync_stock"].append(bench_sync_stock(5_000 // scale, 50))
+    step("push-despatch 1,000 orders")
+    results["push_despatch"].append(bench_push_despatch(1_000 // scale, 0))
+    results["push_despatch"].append(bench_push_despatch(200 // scale, 50))
+    step("run with nothing due")
+    results["run_noop"] = bench_run_noop(100)
+    step("sqsync --help")
+    results["help"] = bench_help()
+
+    text = table(results)
+    print(text)
+    results["table"] = text.splitlines()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(f"\nsaved {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        print(json.dumps(WORKERS[sys.argv[2]](**json.loads(sys.argv[3]))))
+    else:
+        main()
