@@ -255,12 +255,6 @@ def test_sync_stock_refuses_a_connection_without_stock_sync(shop: Shop) -> None:
     assert_refused(shop, ["sync-stock", "-c", "acme"], 2, "stock_sync = false")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a --since in the future raises UsageError inside the import job, and "
-    "run_job turns every SqsyncError into a failed JobResult, so it exits 1 (job failed) "
-    "instead of 2 (usage); parse_since/plan_window's check belongs before the job runs",
-)
 def test_since_in_the_future_is_a_usage_error(shop: Shop) -> None:
     assert_refused(shop, ["import-orders", "--since", "2999-01-01"], 2, "not in the past")
 
