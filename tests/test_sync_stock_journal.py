@@ -114,8 +114,8 @@ def test_a_resent_batch_refused_as_invalid_is_failed_and_does_not_wedge_the_conn
 def test_a_409_a_reread_cannot_fix_is_failed_without_a_reread(shop):
     shop.stock("RED-S", 5)
     red = shop.variant("RED-S", 1)
-    shop.emu.set_stock(red, 999_999_998)  # the increment would pass Squarespace's maximum
-    shop.stock("RED-S", 999_999_999 + 5)
+    shop.emu.set_stock(red, 999_999_990)  # the increment would pass Squarespace's maximum
+    shop.stock("RED-S", 1_000_000_000)
 
     result = run(shop)
 

@@ -27,13 +27,25 @@ FEED_FORMATS = ("csv", "ndjson")
 Row = TypeVar("Row", bound=BaseModel)
 
 
+# The most units one stock line may hold: far beyond any warehouse, and well inside
+# SQLite's 64-bit integers (a larger number would overflow there, not fail here).
+MAX_QUANTITY = 1_000_000_000
+
+
 def _whole_number(value: Any) -> Any:
-    """A count: 3 or "3" (CSV cells are text); never 3.5, true, or -1."""
+    """A count: 3 or "3" (CSV cells are text); never 3.5, true, -1 or past MAX_QUANTITY."""
     text = value.strip() if isinstance(value, str) else value
+    number: int | None = None
     if isinstance(text, str) and text.isascii() and text.isdigit():
-        return int(text)
-    if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
-        return text
+        number = int(text)
+    elif isinstance(text, int) and not isinstance(text, bool) and text >= 0:
+        number = text
+    if number is not None and number > MAX_QUANTITY:
+        raise PydanticCustomError(
+            "whole_number", "must be at most {most}", {"most": f"{MAX_QUANTITY:,}"}
+        )
+    if number is not None:
+        return number
     shown = value if isinstance(value, str) else json.dumps(value)
     raise PydanticCustomError(
         "whole_number", 'must be a whole number >= 0, got "{shown}"', {"shown": shown}

@@ -58,8 +58,12 @@ def set_stock(app: App, sku: str, quantity: int, client: str | None, warehouse: 
     Example:
       sqsync stock set RED-S 12 --client ACME --warehouse MAIN
     """
+    from sqsync.errors import UsageError
+    from sqsync.feeds import MAX_QUANTITY
     from sqsync.store.stock import choose, set_on_hand
 
+    if quantity > MAX_QUANTITY:
+        raise UsageError(f"stock set {sku}: quantity must be at most {MAX_QUANTITY:,}")
     with app.open_store() as store:
         clients, warehouses = _scope_choices(app, store)
         client = choose(client, clients, "client")

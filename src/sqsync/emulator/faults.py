@@ -105,6 +105,12 @@ class Faults:
                     return rule.fault
             if self._rate and self._rng.random() < self._rate:
                 kind = self._rng.choice(self._kinds)
-                late = method == "POST" and self._rng.random() < self._after_apply_share
+                # A 429 means Squarespace refused the request unhandled; only a 5xx or a
+                # dropped connection can come after the change was made.
+                late = (
+                    method == "POST"
+                    and kind != "429"
+                    and self._rng.random() < self._after_apply_share
+                )
                 return Fault(kind, late)
         return None

@@ -19,12 +19,15 @@ from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
 
 MAX_SHIPMENT_FIELD = 100
+# No real stock count comes near this; a larger one is a broken answer, and planning a
+# decrement of 10**40 from it would be worse than leaving the variant alone.
+MAX_STOCK = 1_000_000_000
 
 
 def _none_as_empty(value: Any) -> Any:
@@ -187,7 +190,7 @@ class InventoryItem(ApiModel):
     sku: str | None = None
     descriptor: str | None = None
     is_unlimited: bool = False
-    quantity: int = 0
+    quantity: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK)] = 0
 
 
 class Pagination(ApiModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqsync.errors import InputError, UsageError
+from sqsync.feeds import MAX_QUANTITY
 from sqsync.store import catalog
 from sqsync.store.database import Store, connection_of, now_text
 
@@ -87,6 +88,8 @@ def set_on_hand(db: Db, client: str, warehouse: str, sku: str, on_hand: int) -> 
     """
     if isinstance(on_hand, bool) or not isinstance(on_hand, int) or on_hand < 0:
         raise InputError(f"{sku}: quantity must be a whole number >= 0, got {on_hand!r}")
+    if on_hand > MAX_QUANTITY:
+        raise InputError(f"{sku}: quantity must be at most {MAX_QUANTITY:,}")
     conn = connection_of(db)
     client_id = catalog.ensure_client(conn, client)
     warehouse_id = catalog.ensure_warehouse(conn, warehouse)
