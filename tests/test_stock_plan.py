@@ -58,6 +58,33 @@ def test_plan_sorts_every_variant_into_one_outcome():
     assert plan.duplicates == {"RED": ["v1", "v7"]}
 
 
+def test_sku_less_variants_and_padded_skus_map_as_import_orders_maps_them():
+    # import-orders allocates a SKU-less line through a variant-id alias and strips SKUs;
+    # the planner must land on the same warehouse SKU, or sold stock is advertised again.
+    levels = {"WH-1": (5, 2), "WH-2": (4, 0)}
+    plan = plan_stock(
+        [item("var-1", None, 9), item("v2", " WH-2 ", 1)], levels, aliases={"var-1": "WH-1"}
+    )
+    assert plan.changes == [Change("var-1", "WH-1", 9, 3), Change("v2", "WH-2", 1, 4)]
+    assert plan.unmatched == []
+
+
+def test_planner_and_order_mapping_share_one_sku_rule():
+    from sqsync.jobs.order_mapping import MappingSettings, map_line
+    from sqsync.squarespace import LineItem
+
+    aliases = {"var-1": "WH-1", "SQ-RED": "RED"}
+    for sku, variant in [(None, "var-1"), (" SQ-RED ", "v9"), ("BLUE", "v8")]:
+        line = LineItem.model_validate(
+            {"id": "l", "sku": sku, "variantId": variant, "quantity": 1,
+             "lineItemType": "PHYSICAL_PRODUCT"}
+        )  # fmt: skip
+        settings = MappingSettings(sku_aliases=aliases)
+        mapped = map_line(line, settings).sku
+        planned = plan_stock([item(variant, sku, 0)], {mapped: (1, 0)}, aliases=aliases)
+        assert [c.sku for c in planned.changes] == [mapped]
+
+
 def test_a_variant_read_twice_is_planned_once_from_its_latest_reading():
     plan = plan_stock([item("v1", "RED", 1), item("v1", "RED", 4)], {"RED": (4, 0)})
     assert plan.changes == [] and plan.unchanged == 1

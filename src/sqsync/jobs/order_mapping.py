@@ -36,6 +36,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from sqsync.jobs.skus import channel_sku, warehouse_sku
 from sqsync.squarespace.models import Address, LineItem, LineItemType, Money, Order
 
 if TYPE_CHECKING:
@@ -220,12 +221,8 @@ def map_order(order: Order, settings: MappingSettings, known_skus: Collection[st
 
 def map_line(line: LineItem, settings: MappingSettings) -> ItemRecord:
     """A physical line as a warehouse item (SKU aliased; a SKU-less line by its variant)."""
-    channel_sku = line.sku.strip() if line.sku and line.sku.strip() else None
-    if channel_sku is not None:
-        sku = settings.sku_aliases.get(channel_sku, channel_sku)
-    elif line.variant_id and line.variant_id in settings.sku_aliases:
-        sku = settings.sku_aliases[line.variant_id]
-    else:
+    sku = warehouse_sku(line.sku, line.variant_id, settings.sku_aliases)
+    if sku is None:
         raise MappingError(
             f"line {line.id} ({line.product_name or 'unnamed'}) has no SKU; give the variant "
             f"{line.variant_id or '(none)'} a warehouse SKU in sku_aliases"
@@ -235,7 +232,7 @@ def map_line(line: LineItem, settings: MappingSettings) -> ItemRecord:
     return ItemRecord(
         line_id=line.id,
         sku=sku,
-        channel_sku=channel_sku,
+        channel_sku=channel_sku(line.sku),
         variant_id=line.variant_id,
         name=line_name(line),
         quantity=line.quantity,

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sqsync.jobs.skus import channel_sku, warehouse_sku
+
 MAX_OPERATIONS = 50
 
 Operation = tuple[str, int]  # (variant id, quantity > 0)
@@ -163,10 +165,9 @@ def plan_stock(
         if item.is_unlimited:
             plan.unlimited += 1
             continue
-        channel_sku = item.sku if item.sku and item.sku.strip() else None
-        sku = aliases.get(channel_sku, channel_sku) if channel_sku is not None else None
+        sku = warehouse_sku(item.sku, item.variant_id, aliases)
         if sku is None or sku not in levels:
-            plan.unmatched.append(Unmatched(item.variant_id, channel_sku))
+            plan.unmatched.append(Unmatched(item.variant_id, channel_sku(item.sku)))
             continue
         advertisers.setdefault(sku, []).append(item.variant_id)
         on_hand, allocated = levels[sku]
