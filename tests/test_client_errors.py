@@ -226,3 +226,10 @@ def test_unsupported_protocol_is_not_retried() -> None:
 
 def test_client_type_is_exported() -> None:
     assert Client.__module__ == "sqsync.squarespace.client"
+
+
+@pytest.mark.parametrize("key", ["sk-SECRET\nX: 1", "sk-SECRET\u00a0", "sk SECRET"])
+def test_a_key_that_cannot_be_a_header_is_refused_without_quoting_it(key: str) -> None:
+    with pytest.raises(ValueError) as info:
+        Client(key)
+    assert "SECRET" not in str(info.value)

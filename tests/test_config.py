@@ -234,6 +234,18 @@ def test_unset_env_key_names_variable_and_connection(tmp_path, monkeypatch, valu
         connection.api_key()
 
 
+@pytest.mark.parametrize(
+    "key", ["sk-SECRET\nX-Other: 1", "sk-SECRET\u00a0tail", "sk-SECRET \u200b", "sk SECRET"]
+)
+def test_a_key_that_cannot_be_a_header_is_refused_without_showing_it(tmp_path, monkeypatch, key):
+    # httpx would refuse such a header with an error that quotes it, key and all.
+    monkeypatch.setenv("ACME_KEY", key)
+    connection = load(tmp_path).connections[0]
+    with pytest.raises(ConfigError, match="api_key_env: ACME_KEY: the API key contains") as info:
+        connection.api_key()
+    assert "SECRET" not in str(info.value)
+
+
 def test_key_from_file_relative_to_config(tmp_path):
     (tmp_path / "acme.key").write_text("file-secret\n")
     assert load(tmp_path, api_key_file="acme.key").connections[0].api_key() == "file-secret"

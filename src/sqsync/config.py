@@ -203,9 +203,9 @@ class Connection(_Strict):
 
     def api_key(self) -> str:
         """The API key, read now from the inline value, the environment or the key file."""
-        if self.inline_key is not None:
-            return self.inline_key.get_secret_value()
         where = f"{self._config_file}: {self.label}"
+        if self.inline_key is not None:
+            return _printable_key(self.inline_key.get_secret_value().strip(), f"{where}: api_key")
         if self.api_key_env is not None:
             value = os.environ.get(self.api_key_env, "").strip()
             if not value:
@@ -213,7 +213,7 @@ class Connection(_Strict):
                     f"{where}: api_key_env: environment variable {self.api_key_env} "
                     "is not set or empty"
                 )
-            return value
+            return _printable_key(value, f"{where}: api_key_env: {self.api_key_env}")
         key_file = self._config_file.parent / Path(self.api_key_file or "").expanduser()
         try:
             value = key_file.read_text(encoding="utf-8").strip()
@@ -222,7 +222,22 @@ class Connection(_Strict):
             raise ConfigError(f"{where}: api_key_file: cannot read {key_file}: {reason}") from None
         if not value:
             raise ConfigError(f"{where}: api_key_file: {key_file} is empty")
-        return value
+        return _printable_key(value, f"{where}: api_key_file: {key_file}")
+
+
+_KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+
+
+def _printable_key(value: str, where: str) -> str:
+    # A key with a space, a newline or a pasted non-ASCII character cannot go in an HTTP
+    # header; httpx's error would then echo the header, key and all, so refuse it here
+    # without ever showing it.
+    if not _KEY_CHARACTERS.fullmatch(value):
+        raise ConfigError(
+            f"{where}: the API key contains a space, a line break or a non-ASCII character "
+            "(often from copy and paste); paste it again"
+        )
+    return value
 
 
 class Config(_Strict):

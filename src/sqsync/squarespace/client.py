@@ -63,6 +63,7 @@ MAX_OPERATIONS = 50
 MAX_SHIPMENTS = 100
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 # Failures before the request left: always safe to send again.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -112,6 +113,9 @@ class Client:
     ) -> None:
         if not api_key:
             raise ValueError("api_key is empty")
+        if not _HEADER_SAFE.fullmatch(api_key):
+            # httpx's own refusal would quote the header, key and all.
+            raise ValueError("api_key has a space, line break or non-ASCII character")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
         self.base_url = base_url.rstrip("/")
