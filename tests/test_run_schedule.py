@@ -68,9 +68,21 @@ def test_a_run_killed_half_way_counts_as_failed():
 
 def test_short_interval_failure_waits_no_longer_than_the_interval():
     conn = Conn(frequency=2)
-    assert next_due(conn, "import-orders", ran(0, "failed")) == NOW + timedelta(minutes=1)
+    assert next_due(conn, "import-orders", ran(0, "failed")) == NOW + timedelta(seconds=90)
 
 
 def test_next_due_is_none_for_a_job_that_never_ran():
     assert next_due(Conn(), "import-orders", None) is None
-    assert next_due(Conn(), "import-orders", ran(0)) == NOW + timedelta(minutes=14)
+    assert next_due(Conn(), "import-orders", ran(0)) == NOW + timedelta(minutes=14, seconds=30)
+
+
+def test_a_run_started_late_in_its_minute_is_not_due_a_tick_early():
+    # Every-minute cron, a 2-minute job: started at 10:00:00.6, the 10:01:00.7 tick must
+    # not run it again (start-up jitter is under a second, the grace half a minute).
+    conn = Conn(frequency=2)
+    last = {"import-orders": ran(0)}
+    late_tick = NOW + timedelta(minutes=1, seconds=0.1)
+    assert "import-orders" not in due_jobs(conn, last, late_tick)
+    assert "import-orders" in due_jobs(
+        conn, last, NOW + timedelta(minutes=2) - timedelta(seconds=1)
+    )

@@ -55,7 +55,7 @@ def test_status_reports_runs_due_times_orders_shipments_and_last_error(tmp_path)
     assert imported["last_run"]["outcome"] == "ok"
     assert imported["last_run"]["counts"] == {"held": 1, "imported": 3}
     assert imported["last_run"]["requests"] == 2
-    assert imported["next_due"] == "2026-11-27T10:09:00.000Z"  # 5 min ago + 15 - 1 grace
+    assert imported["next_due"] == "2026-11-27T10:09:30.000Z"  # 5 min ago + 15 - 30 s grace
     assert status["jobs"]["push-despatch"] == {"last_run": None, "next_due": "now"}
     assert status["jobs"]["sync-stock"]["next_due"] == "now"  # failed: retried soon
     assert status["orders"] == {"NEW": 2, "HOLDING": 1}

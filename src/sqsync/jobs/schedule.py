@@ -13,7 +13,7 @@ ago. Two choices the issue leaves open:
   at the next cron tick than wait an hour for the next stock sync. A run left ``running``
   (its process was killed) counts as failed.
 * **Cron ticks drift**: a run that started at 10:00:02 must be due again at the 10:15:00
-  tick, so the interval is shortened by ``GRACE`` (cron's one-minute resolution).
+  tick, so the interval is shortened by ``GRACE`` (half of cron's one-minute tick).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 RETRY_AFTER = timedelta(minutes=5)
-GRACE = timedelta(minutes=1)
+# Less than cron's one-minute tick, so start-up jitter cannot make a job due a tick early.
+GRACE = timedelta(seconds=30)
 # Outcomes that count as an attempt; "skipped" (nothing was tried) does not.
 ATTEMPTED = frozenset({"ok", "failed", "running"})
 
