@@ -5,6 +5,7 @@ end-to-end runs against the emulator are in test_run_emulator.py.
 """
 
 import json
+import sqlite3
 import threading
 
 import pytest
@@ -26,6 +27,7 @@ class FakeJobs:
         self.clients: dict[str, set[int]] = {}
         self.stores: dict[str, set[int]] = {}
         self.failing: set[str] = set()
+        self.failing_jobs: set[str] = set()
         self.barrier: threading.Barrier | None = None
         self._lock = threading.Lock()
 
@@ -41,6 +43,8 @@ class FakeJobs:
             result = JobResult(connection.name, job)
             if connection.name in self.failing:
                 raise RuntimeError("boom")
+            if job in self.failing_jobs:
+                return JobResult(connection.name, job, ok=False, error="Squarespace answered 503")
             result.count("imported" if job == "import-orders" else "done")
             return result
 
@@ -205,3 +209,35 @@ def test_a_connection_whose_key_is_missing_fails_alone_and_status_shows_why(tmp_
     status = json.loads(sqsync(path, "status", "--json").stdout)
     beta = next(s for s in status if s["connection"] == "beta")
     assert "BETA_KEY is not set" in beta["last_error"]["error"]
+
+
+def test_stock_is_not_pushed_when_the_import_failed_in_the_same_run(tmp_path, jobs):
+    # Orders the failed import did not bring in allocate nothing yet: pushing stock now
+    # would advertise units customers have already bought.
+    jobs.failing_jobs.add("import-orders")
+    path = write_config(tmp_path, connections=connections("acme", stock_sync=True))
+    result = sqsync(path, "run")
+    assert result.exit_code == 1
+    assert jobs.calls == [("acme", "import-orders"), ("acme", "push-despatch")]
+    assert "acme sync-stock: FAILED: not run: import-orders failed" in result.output
+    with Store.open(tmp_path / "sqsync.db") as store:
+        outcomes = store.conn.execute("SELECT job, outcome FROM run_log ORDER BY id").fetchall()
+    assert [tuple(r) for r in outcomes][-1] == ("sync-stock", "failed")
+
+
+def test_a_database_error_in_one_connection_is_reported_with_the_others(
+    tmp_path, jobs, monkeypatch
+):
+    real = runner.run_connection
+
+    def broken(connection, *args, **kwargs):
+        if connection.name == "bad":
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(connection, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_connection", broken)
+    path = write_config(tmp_path, connections=connections("bad", "good"))
+    result = sqsync(path, "run")
+    assert result.exit_code == 1
+    assert ("good", "import-orders") in jobs.calls
+    assert "bad run: FAILED: internal error" in result.output

@@ -1,5 +1,6 @@
 """The per-connection lock (issue 6 rule 2): one holder, bounded expiry, dead pids."""
 
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -133,3 +134,50 @@ def test_heartbeat_renews_the_lease_while_a_long_job_works(store):
     # Without the heartbeat the lease would have ended at T0 + LEASE and been taken over.
     with pytest.raises(ConnectionLocked):
         take(store, lambda: later + LEASE - timedelta(seconds=1), pid=1002)
+
+
+def test_check_refuses_once_the_lease_was_taken_over(store):
+    clock = Clock()
+    first = take(store, clock, pid=1001, host="elsewhere")
+    first.check()  # held: nothing to say
+    clock.now = T0 + LEASE
+    take(store, clock, pid=1002)
+    with pytest.raises(LockLost):
+        first.renew()
+    with pytest.raises(LockLost):
+        first.check()  # and every write the job attempts afterwards
+
+
+def test_check_refuses_when_no_renewal_succeeded_for_a_whole_lease(store):
+    # Suspended, or the heartbeat could not reach the database: the lease may have ended
+    # and been taken, so the job must stop writing even before it learns who took it.
+    clock = Clock()
+    lease = take(store, clock)
+    clock.now = T0 + LEASE - timedelta(seconds=1)
+    lease.check()
+    clock.now = T0 + LEASE
+    with pytest.raises(LockLost):
+        lease.check()
+
+
+def test_a_failed_renewal_does_not_stop_the_heartbeat(store, monkeypatch):
+    from sqsync.store import locks
+
+    real_renew = locks._renew
+    calls = {"n": 0}
+    renewed = threading.Event()
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise sqlite3.OperationalError("database is locked")
+        ok = real_renew(*args, **kwargs)
+        renewed.set()
+        return ok
+
+    monkeypatch.setattr(locks, "_renew", flaky)
+    lease = take(store, Clock())
+    lease.start_heartbeat(timedelta(milliseconds=1))
+    assert renewed.wait(timeout=30)
+    lease.release()
+    assert calls["n"] >= 2

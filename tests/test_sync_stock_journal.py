@@ -14,6 +14,7 @@ from sqsync.emulator import EmulatorState
 from sqsync.jobs.sync_stock import KEY_LIFETIME, PRUNE_AFTER, sync_stock
 from sqsync.squarespace import Client
 from sqsync.store import Store, adjustments
+from sqsync.store.locks import LockLost
 from test_sync_stock_e2e import Shop, no_wait_client
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -163,3 +164,24 @@ def test_concurrent_modification_is_reread_and_resent_under_a_new_key(shop):
     states = [(e.state, e.idempotency_key) for e in shop.journal()]
     assert states == [("superseded", key1), ("applied", key2)]
     assert result.counts["adjusted"] == 1
+
+
+def test_a_lapsed_lock_stops_the_job_before_its_next_batch(shop):
+    # Two batches' worth of changes; the lease lapses after the first is sent. The second
+    # must not be sent alongside whichever process now holds the connection.
+    shop.stocks({f"SKU-{n}": 5 for n in range(60)})
+    for n in range(60):
+        shop.variant(f"SKU-{n}", 1)
+    connection = load_config(shop.config).connections[0]
+    checks = {"n": 0}
+
+    def guard():
+        checks["n"] += 1
+        if checks["n"] > 1:
+            raise LockLost("connection acme: the lock expired")
+
+    with Store.open(shop.store_path) as store, pytest.raises(LockLost):
+        sync_stock(no_wait_client(connection), store, connection, clock=lambda: NOW, guard=guard)
+
+    assert shop.posts() == 1
+    assert [e.state for e in shop.journal()] == ["applied"]  # nothing journalled unsent

@@ -265,4 +265,4 @@ def _locked(job: str, connection: Any, store: Store, dry_run: bool, **options: A
         return JobResult(connection.name, job, ok=False, error=str(locked))
     with lease:
         lease.start_heartbeat()
-        return run_job(job, connection, store, **options)
+        return run_job(job, connection, store, guard=lease.check, **options)

@@ -14,6 +14,15 @@ from typing import Any
 JOB_NAMES = ("import-orders", "push-despatch", "sync-stock")
 
 
+def no_guard() -> None:
+    """The default ``guard`` of a job: nothing to check.
+
+    Under a connection lock, the runner passes the lease's ``check`` instead; jobs call
+    their guard before each write to Squarespace or the store, so a process whose lease
+    lapsed stops before it works alongside the one that took the connection over.
+    """
+
+
 @dataclass
 class JobResult:
     """What one job did for one connection. ``to_json`` is the stable ``--json`` line."""

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from sqsync import progress
 from sqsync.config import PAYMENT_STATES
 from sqsync.errors import UsageError
-from sqsync.jobs import JobResult
+from sqsync.jobs import JobResult, no_guard
 from sqsync.jobs.order_mapping import (
     CANCELED,
     CANCELLED_IN_SQUARESPACE,
@@ -178,6 +178,7 @@ def import_orders(
     dry_run: bool = False,
     clock: Callable[[], datetime] = utcnow,
     since: datetime | None = None,
+    guard: Callable[[], None] = no_guard,
 ) -> JobResult:
     """Import (and update) one connection's orders; see the module docstring for the rules."""
     run = _Run(store, connection, dry_run=dry_run, now=clock())
@@ -199,6 +200,7 @@ def import_orders(
     read = 0
     try:
         for page in client.iter_order_pages(**window.filters()):
+            guard()
             with _unit_of_work(store, dry_run) as conn:
                 run.apply_page(conn, page)
             read += len(page.orders) + len(page.invalid)

@@ -54,7 +54,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqsync import progress
-from sqsync.jobs import JobResult
+from sqsync.jobs import JobResult, no_guard
 from sqsync.jobs.order_mapping import FULFILLED_IN_SQUARESPACE
 from sqsync.jobs.runner import utcnow
 from sqsync.squarespace.errors import (
@@ -110,6 +110,7 @@ def push_despatch(
     *,
     dry_run: bool = False,
     clock: Callable[[], datetime] = utcnow,
+    guard: Callable[[], None] = no_guard,
 ) -> JobResult:
     """Push the connection's unpushed shipments to Squarespace (see the module doc)."""
     result = JobResult(connection.name, JOB, dry_run=dry_run)
@@ -121,6 +122,7 @@ def push_despatch(
         result.counts[name] = 0
     pusher = _Pusher(client, store, connection, clock, result)
     for done, order in enumerate(orders, start=1):
+        guard()
         try:
             pusher.push(order)
         except _Stop as stop:

@@ -196,16 +196,54 @@ def _run_jobs(
         client: Client | None = client_factory(connection)
     except SqsyncError:
         client = None
-    results = []
+    results: list[JobResult] = []
     try:
         for index, job in enumerate(jobs):
             if index:
                 lease.renew()
-            results.append(run_job(job, connection, store, client=client, clock=clock))
+            if job == "sync-stock" and any(r.job == "import-orders" and not r.ok for r in results):
+                results.append(_held_back(job, connection, store, clock))
+                continue
+            results.append(
+                run_job(job, connection, store, client=client, clock=clock, guard=lease.check)
+            )
     finally:
         if client is not None:
             client.close()
     return results
+
+
+def _held_back(
+    job: str, connection: Connection, store: Store, clock: Callable[[], datetime]
+) -> JobResult:
+    """sync-stock after a failed import: not run, recorded as failed.
+
+    Stock is advertised as on hand less what open orders allocate; an order the failed
+    import did not bring in allocates nothing yet, so pushing stock now would advertise
+    units a customer has already bought (oversell). It runs again once an import succeeds.
+    """
+    from sqsync.store import runlog
+
+    result = JobResult(
+        connection.name,
+        job,
+        ok=False,
+        error="not run: import-orders failed in this run, and stock is not pushed without "
+        "the allocations of the orders it would have brought in",
+    )
+    run_id = runlog.start_run(store, connection.name, job, clock())
+    runlog.finish_run(
+        store,
+        run_id,
+        outcome="failed",
+        counts={},
+        requests=0,
+        error=result.error,
+        context_id=None,
+        finished_at=clock(),
+    )
+    log.warning("%s %s: %s", connection.name, job, result.error)
+    return result
 
 
 def run_due(
@@ -244,6 +282,10 @@ def run_due(
             )
         except SqsyncError as error:  # the lock lost, the store unreadable
             failed = JobResult(connection.name, "run", ok=False, error=str(error))
+            return ConnectionRun(connection.name, results=[failed])
+        except Exception as error:  # a database error, a bug: the others still report
+            log.error("%s: internal error", connection.name, exc_info=True)
+            failed = JobResult(connection.name, "run", ok=False, error=f"internal error: {error!r}")
             return ConnectionRun(connection.name, results=[failed])
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sqsync") as pool:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqsync import progress
-from sqsync.jobs import JobResult
+from sqsync.jobs import JobResult, no_guard
 from sqsync.jobs.runner import utcnow
 from sqsync.jobs.stock_plan import StockPlan, make_batches, plan_stock
 from sqsync.squarespace.errors import (
@@ -68,6 +68,7 @@ def sync_stock(
     dry_run: bool = False,
     clock: Callable[[], datetime] = utcnow,
     on_planned: PlannedSink | None = None,
+    guard: Callable[[], None] = no_guard,
 ) -> JobResult:
     """Sync one connection's Squarespace inventory to the warehouse's availability.
 
@@ -77,7 +78,7 @@ def sync_stock(
     result = JobResult(connection.name, JOB, dry_run=dry_run)
     for name in COUNTS:
         result.counts[name] = 0
-    run = _Run(client, store, connection, clock, result)
+    run = _Run(client, store, connection, clock, result, guard)
     try:
         if not dry_run:
             run.recover()
@@ -89,6 +90,7 @@ def sync_stock(
                 on_planned(connection.name, rows)
             return result
         for batch in plan.batches():
+            guard()
             entry = adjustments.record(
                 store, connection.name, batch.increments, batch.decrements, now=clock()
             )
@@ -107,6 +109,7 @@ class _Run:
     connection: Connection
     clock: Callable[[], datetime]
     result: JobResult
+    guard: Callable[[], None] = no_guard
     levels: dict[str, tuple[int, int]] | None = None
     first_refusal: str | None = None
 
@@ -134,6 +137,7 @@ class _Run:
                 )
                 self._mark(entry, "abandoned", "not resent: older than the key's lifetime")
                 continue
+            self.guard()
             try:
                 self._send(entry)
             except REFUSED as error:

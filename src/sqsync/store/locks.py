@@ -128,13 +128,27 @@ class Lease:
         self.lease = lease
         self._stop: threading.Event | None = None
         self._thread: threading.Thread | None = None
+        self._lost = threading.Event()
+        self._renewed_at = clock()
 
     def renew(self) -> None:
         """Push the expiry one lease ahead; :class:`LockLost` if another process took over."""
-        if not _renew(self.store, self.connection, self.owner, self.clock() + self.lease):
+        now = self.clock()
+        if not _renew(self.store, self.connection, self.owner, now + self.lease):
+            self._lost.set()
+        else:
+            self._renewed_at = now
+        self.check()
+
+    def check(self) -> None:
+        """:class:`LockLost` once the lease may no longer be ours: another process took it
+        over, or no renewal has succeeded for a whole lease (it may have expired). Jobs
+        call this before each write, so two processes never both adjust one store."""
+        if self._lost.is_set() or self.clock() >= self._renewed_at + self.lease:
+            self._lost.set()
             raise LockLost(
-                f"connection {self.connection}: the lock expired and another process took "
-                "it over; stopping so the two do not both work on it"
+                f"connection {self.connection}: the lock expired and may have been taken "
+                "over by another process; stopping so the two do not both work on it"
             )
 
     def start_heartbeat(self, every: timedelta | None = None) -> None:
@@ -152,14 +166,28 @@ class Lease:
         self._thread.start()
 
     def _beat(self, stop: threading.Event, seconds: float) -> None:
-        store = Store.open(self.store.path)
+        store: Store | None = None
         try:
             while not stop.wait(seconds):
-                if not _renew(store, self.connection, self.owner, self.clock() + self.lease):
+                now = self.clock()
+                try:
+                    store = store or Store.open(self.store.path)
+                    renewed = _renew(store, self.connection, self.owner, now + self.lease)
+                except Exception as error:  # a busy or broken database: try again next beat
+                    log.warning(
+                        "connection %s: could not renew the lock, will retry: %s",
+                        self.connection,
+                        error,
+                    )
+                    continue
+                if not renewed:
                     log.warning("connection %s: lost the lock while working", self.connection)
+                    self._lost.set()
                     return
+                self._renewed_at = now
         finally:
-            store.close()
+            if store is not None:
+                store.close()
 
     def release(self) -> None:
         if self._stop is not None and self._thread is not None:
