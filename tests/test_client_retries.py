@@ -279,6 +279,21 @@ def test_pacing_limit_is_configurable_and_sliding() -> None:
         assert clock.sleeps == [pytest.approx(50.0), pytest.approx(10.0)]
 
 
+def test_pacing_counts_a_slow_request_from_its_answer_not_its_send() -> None:
+    # The server counts arrivals, which may be as late as the answer: the window must
+    # start from there, or jitter lets one request too many into the server's minute.
+    def slow(request: httpx.Request) -> httpx.Response:
+        api.clock.advance(5)
+        return OK_ORDER
+
+    api = FakeApi(slow)
+    with api.client(rate_limit_per_minute=2) as client:
+        client.get_order("x")  # sent at 0, answered at 5
+        client.get_order("x")  # sent at 5, answered at 10
+        client.get_order("x")  # must wait until 5 + 60, not 0 + 60
+        assert api.clock.sleeps == [pytest.approx(55.0)]
+
+
 def test_pacing_does_not_spin_when_the_clock_stands_still() -> None:
     sleeps: list[float] = []
     api = FakeApi(lambda request: OK_ORDER)

@@ -18,8 +18,15 @@ RETRY_AFTER_CAP = 600.0
 
 
 class Pacer:
-    """A sliding 60-second window of send times: at most ``per_minute`` sends in it
-    (0 turns pacing off, as the emulator's rate limit of 0 does)."""
+    """A sliding 60-second window: at most ``per_minute`` requests in it (0 turns pacing
+    off, as the emulator's rate limit of 0 does).
+
+    Each request is recorded when sent and moved to when its answer came
+    (:meth:`completed`). Squarespace counts arrivals, which fall between the two; timing
+    the window from completions means a request is only sent once the one ``per_minute``
+    back *arrived* a full minute ago, so network jitter cannot squeeze 301 into its
+    minute.
+    """
 
     def __init__(
         self,
@@ -55,6 +62,14 @@ class Pacer:
                 now = max(self._monotonic(), now + delay)
             self._sent.append(now)
         return waited
+
+    def completed(self) -> None:
+        """The latest request's answer (or failure) is in: count it from now."""
+        if not self.per_minute:
+            return
+        with self._lock:
+            if self._sent:
+                self._sent[-1] = max(self._sent[-1], self._monotonic())
 
 
 def backoff_delay(retry: int, rng: random.Random) -> float:

@@ -387,13 +387,16 @@ class Client:
             self._pacer.wait()
             self.request_count += 1
             try:
-                response = self._http.request(
-                    method,
-                    self.base_url + path,
-                    params=params,
-                    content=content,
-                    headers=request_headers,
-                )
+                try:
+                    response = self._http.request(
+                        method,
+                        self.base_url + path,
+                        params=params,
+                        content=content,
+                        headers=request_headers,
+                    )
+                finally:
+                    self._pacer.completed()
             except _NOT_SENT as error:
                 reason = self._reason(error)
             except _MAYBE_SENT as error:
