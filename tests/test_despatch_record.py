@@ -69,6 +69,17 @@ def test_add_despatches_order_takes_stock_and_releases_allocation(run, store):
     assert on_hand(store, "BLUE-M") == (4, 0)
 
 
+def test_add_a_late_parcel_to_a_despatched_order_leaves_stock_alone(run, store):
+    insert_order(store, order_number="SQ-1", items=[("RED-S", 2)])
+    set_on_hand(store, "ACME", "MAIN", "RED-S", 10)
+    parcel = ("despatch", "add", "SQ-1", "--carrier", "DPD", "--service", "Next Day")
+    assert run(*parcel, "--tracking-number", "T1").exit_code == 0
+    late = run(*parcel, "--tracking-number", "T2")
+    assert late.exit_code == 0 and "1 late parcels" in late.stderr
+    assert [s["tracking_number"] for s in order(store, "SQ-1")["shipments"]] == ["T1", "T2"]
+    assert on_hand(store, "RED-S") == (8, 0)
+
+
 def test_shipped_at_defaults_to_now_in_utc(run, store):
     insert_order(store, order_number="SQ-1")
     assert (

@@ -7,6 +7,7 @@ Each test shapes the Squarespace shop through the emulator's helpers, runs the c
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -504,3 +505,56 @@ def test_each_run_is_recorded_and_each_connection_reports_one_json_line(shop):
     with shop.store() as store:
         assert [o["client"] for o in find_orders(store, f"A-{number}")] == ["ACME"]
         assert [o["client"] for o in find_orders(store, f"B-{number}")] == ["BETA"]
+
+
+def test_a_changed_holding_order_is_updated_and_stays_held(shop):
+    shop.know("RED-S")
+    sq_id = shop.add(sku="MYSTERY")
+    assert shop.import_orders()["held"] == 1
+    shop.emu.update_order(sq_id, customerEmail="moved@example.com")
+
+    line = shop.import_orders()
+
+    order = shop.order(sq_id)
+    assert line["updated"] == 1
+    assert (order["status"], order["problems"]) == ("HOLDING", ["unknown_sku:MYSTERY"])
+    assert order["customer_email"] == "moved@example.com"
+
+
+def test_import_test_orders_takes_testmode_orders_when_configured(shop):
+    shop.know("RED-S")
+    sq_id = shop.add(testmode=True)
+    assert shop.import_orders()["skipped_by_reason"]["testmode"] == 1
+    shop.configure(import_test_orders=True)
+    shop.emu.update_order(sq_id, customerEmail="again@example.com")  # seen again
+
+    assert shop.import_orders()["imported"] == 1
+    assert shop.order(sq_id)["status"] == "NEW"
+
+
+def test_a_page_is_committed_whole_or_not_at_all(shop, monkeypatch):
+    # Page 2 breaks on its 10th order with a non-mapping error: page 1 (50 orders) stays
+    # committed, none of page 2's first 9 orders are, and the window is kept for a rerun.
+    from sqsync.store import order_writes
+
+    shop.know("RED-S")
+    for _ in range(70):
+        shop.add()
+    real_insert = order_writes.insert_order
+    calls = {"n": 0}
+
+    def flaky_insert(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 60:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(order_writes, "insert_order", flaky_insert)
+    result = shop.cli("import-orders")
+    assert result.exit_code == 1
+    assert shop.sql("SELECT count(*) FROM orders") == [(50,)]
+    assert shop.sql("SELECT count(*) FROM sync_state") == [(0,)]
+
+    monkeypatch.setattr(order_writes, "insert_order", real_insert)
+    assert shop.import_orders()["imported"] == 20
+    assert shop.sql("SELECT count(*) FROM orders") == [(70,)]

@@ -241,3 +241,11 @@ def test_a_database_error_in_one_connection_is_reported_with_the_others(
     assert result.exit_code == 1
     assert ("good", "import-orders") in jobs.calls
     assert "bad run: FAILED: internal error" in result.output
+
+
+def test_four_connections_run_at_once_by_default(tmp_path, jobs):
+    path = write_config(tmp_path, connections=connections("a1", "a2", "a3", "a4"))
+    jobs.barrier = threading.Barrier(4, timeout=10)  # breaks unless all four run at once
+    result = sqsync(path, "run")
+    assert result.exit_code == 0, result.output
+    assert len({next(iter(jobs.threads[n])) for n in ("a1", "a2", "a3", "a4")}) == 4

@@ -116,3 +116,29 @@ def test_status_sends_no_request_and_needs_no_key(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(cli, ["--config", str(path), "status", "-c", "nope"])
     assert result.exit_code == 2
+
+
+def test_a_failed_job_shows_in_status_with_squarespaces_context_id(tmp_path, emulator, monkeypatch):
+    # The contextId travels from Squarespace's error envelope through the run log to
+    # `status`, where an operator finds it to quote to Squarespace support.
+    monkeypatch.setenv("ACME_KEY", emulator.api_key)
+    path = write_config(tmp_path, api_url=emulator.url)
+    monkeypatch.setattr("sqsync.jobs.runner.make_client", _no_wait_client)
+    emulator.faults.add(method="GET", path="/1.0/commerce/orders", kind="500", count=10)
+
+    failed = CliRunner().invoke(cli, ["--config", str(path), "import-orders", "--json"])
+    assert failed.exit_code == 1
+    context_id = json.loads(failed.stdout)["context_id"]
+    assert context_id
+
+    status = CliRunner().invoke(cli, ["--config", str(path), "status", "--json"])
+    [acme] = json.loads(status.stdout)
+    assert acme["last_error"]["job"] == "import-orders"
+    assert acme["last_error"]["context_id"] == context_id
+    assert acme["jobs"]["import-orders"]["last_run"]["outcome"] == "failed"
+
+
+def _no_wait_client(connection, **overrides):
+    from sqsync.squarespace import Client
+
+    return Client(connection.api_key(), base_url=connection.api_url, sleep=lambda s: None)
