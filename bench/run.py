@@ -7,8 +7,8 @@ client pacing is off too, so the figures are sqsync's own cost (against Squaresp
 requests a minute are the floor: 200 requests take 40 s whatever sqsync does). Each
 measured import runs in a child process (``run.py worker ...``) that reports its own peak
 RSS (``VmHWM``), so the emulator's memory never counts. Each figure is measured at 0 ms and at
-50 ms of latency per request; the 50 ms runs of the longer benchmarks use smaller counts
-(named in the table). Targets (issue 7) are checked and printed; nothing here asserts.
+50 ms of latency per request, with the same counts. Targets (issue 7) are checked and
+printed; nothing here asserts.
 
 Measured: import of 10,000 orders beside a raw baseline (the same pages fetched with plain
 httpx and parsed with json), the peak RSS of a 100,000-order import, sync-stock over
@@ -378,10 +378,10 @@ def main() -> None:
     results["import_100k"] = bench_import(100_000 // scale, 0)
     step("sync-stock 20,000 variants")
     results["sync_stock"].append(bench_sync_stock(20_000 // scale, 0))
-    results["sync_stock"].append(bench_sync_stock(5_000 // scale, 50))
+    results["sync_stock"].append(bench_sync_stock(20_000 // scale, 50))
     step("push-despatch 1,000 orders")
     results["push_despatch"].append(bench_push_despatch(1_000 // scale, 0))
-    results["push_despatch"].append(bench_push_despatch(200 // scale, 50))
+    results["push_despatch"].append(bench_push_despatch(1_000 // scale, 50))
     step("run with nothing due")
     results["run_noop"] = bench_run_noop(100)
     step("sqsync --help")
