@@ -158,6 +158,20 @@ def test_an_order_already_fulfilled_in_squarespace_gets_its_tracking_without_a_s
     assert shop.emu.stats.emails_sent == 0
 
 
+def test_an_order_fulfilled_in_squarespace_before_our_push_gets_no_email(shop):
+    # Despatched here, then marked fulfilled in Squarespace by the merchant (the import
+    # recorded FULFILLED): the customer was told then; a later parcel of ours is emailed.
+    _, sq_id = shop.order("T1", sq_status="FULFILLED")
+    assert shop.push()[0].exit_code == 0
+    assert shop.tracking_on(sq_id) == ["T1"] and shop.emu.stats.emails_sent == 0
+
+    local, other = shop.order("T2")
+    assert shop.push()[0].exit_code == 0
+    insert_shipment(shop.store, local, tracking_number="T3")
+    assert shop.push()[0].exit_code == 0
+    assert shop.tracking_on(other) == ["T2", "T3"] and shop.emu.stats.emails_sent == 2
+
+
 def test_a_despatch_without_tracking_marks_the_order_fulfilled_with_no_shipments(shop):
     local, sq_id = shop.order(None)
 

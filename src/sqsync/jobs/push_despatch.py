@@ -313,9 +313,12 @@ class _Pusher:
 
 
 def _notify(order: UnpushedOrder, connection: Connection) -> bool:
-    """Email the customer unless Squarespace already fulfilled the order by other means:
-    they were told then, and a second email for the same parcel confuses them."""
+    """Email the customer unless Squarespace already fulfilled the order by other means
+    (before our first push): they were told then, and a second email for the same parcel
+    confuses them. Later parcels after our own push are emailed as configured."""
     if FULFILLED_IN_SQUARESPACE in order.problems:
+        return False
+    if order.sq_fulfillment_status == "FULFILLED" and not order.any_pushed:
         return False
     return connection.notify_customer
 

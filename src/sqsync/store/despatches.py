@@ -61,6 +61,7 @@ class UnpushedOrder:
     squarespace_id: str
     sq_fulfillment_status: str | None
     problems: tuple[str, ...] = ()
+    any_pushed: bool = False  # some shipment of the order already reached Squarespace
     shipments: list[Shipment] = field(default_factory=list)
 
     def in_state(self, state: str) -> list[Shipment]:
@@ -168,7 +169,9 @@ def unpushed_orders(db: Db, connection: str) -> list[UnpushedOrder]:
     """
     rows = connection_of(db).execute(
         "SELECT o.id AS oid, o.order_number, o.squarespace_id, o.sq_fulfillment_status,"
-        " o.problems, s.id, s.carrier, s.service, s.tracking_number, s.tracking_url, s.shipped_at,"
+        " o.problems, EXISTS (SELECT 1 FROM shipments p WHERE p.order_id = o.id"
+        " AND p.push_state = 'pushed') AS any_pushed, s.id, s.carrier, s.service,"
+        " s.tracking_number, s.tracking_url, s.shipped_at,"
         " s.push_state FROM shipments s JOIN orders o ON o.id = s.order_id"
         " WHERE o.connection = ? AND o.status = 'DESPATCHED'"
         " AND s.push_state IN ('pending', 'sending') ORDER BY o.id, s.id",
@@ -184,6 +187,7 @@ def unpushed_orders(db: Db, connection: str) -> list[UnpushedOrder]:
                     row["squarespace_id"],
                     row["sq_fulfillment_status"],
                     tuple(json.loads(row["problems"])),
+                    bool(row["any_pushed"]),
                 )
             )
         orders[-1].shipments.append(
