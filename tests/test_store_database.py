@@ -20,8 +20,8 @@ def store(tmp_path):
 
 def test_pragmas(store):
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    # NORMAL: no fsync per commit; in WAL mode still whole transactions, in order.
-    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    # FULL: a committed "sending" mark survives a power cut (see Store.open).
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 30_000
     assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert store.conn.isolation_level is None  # autocommit: transactions are explicit

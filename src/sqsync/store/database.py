@@ -107,12 +107,10 @@ class Store:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA journal_mode = WAL")
-            # In WAL mode NORMAL still survives any process crash, and a power cut can
-            # only lose the newest transactions whole, never half of one or one out of
-            # order. Every job is built for that (windows are saved after their pages,
-            # shipments and stock batches are re-verified or resent under their key), so
-            # the fsync FULL adds to every commit buys nothing here.
-            conn.execute("PRAGMA synchronous = NORMAL")
+            # FULL, not WAL's usual NORMAL: a shipment's "sending" mark is the record that a
+            # fulfilment may have gone out, and it must survive a power cut, or the next
+            # run would send it again (a duplicate shipment and customer email).
+            conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as error:
             raise SqsyncError(f"store {path}: cannot open: {error}") from None
         store = cls(conn, path)
