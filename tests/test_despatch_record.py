@@ -253,3 +253,11 @@ def test_list_and_retry(run, store):
     states = [s["push_state"] for s in order(store, "SQ-1")["shipments"]]
     assert states == ["pending", "pushed"]
     assert run("despatch", "retry", "SQ-404").exit_code == 1
+
+
+def test_add_a_second_trackless_parcel_later_records_it(run, store):
+    insert_order(store, order_number="SQ-1")
+    parcel = ("despatch", "add", "SQ-1", "--carrier", "Royal Mail", "--service", "2nd Class")
+    assert run(*parcel).exit_code == 0
+    assert run(*parcel).exit_code == 0  # the same carrier and service, another parcel
+    assert len(order(store, "SQ-1")["shipments"]) == 2

@@ -558,3 +558,17 @@ def test_a_page_is_committed_whole_or_not_at_all(shop, monkeypatch):
     monkeypatch.setattr(order_writes, "insert_order", real_insert)
     assert shop.import_orders()["imported"] == 20
     assert shop.sql("SELECT count(*) FROM orders") == [(70,)]
+
+
+def test_an_order_with_an_impossible_quantity_is_skipped_not_blocking_the_rest(shop):
+    shop.know("RED-S")
+    huge = shop.emu.make_order(sku="RED-S")
+    huge["lineItems"][0]["quantity"] = 10**20  # would overflow SQLite's integers
+    bad_id = shop.emu.add_order(huge)
+    good_id = shop.add()
+
+    line = shop.import_orders()
+
+    assert (line["imported"], line["failed"]) == (1, 1)
+    assert shop.order(good_id)["status"] == "NEW"
+    assert bad_id in shop.stderr

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -176,15 +176,24 @@ def despatches_from_feed(
     return [Despatch.from_row(f"{source} line {line}", row, client) for line, row in rows]
 
 
-def despatch_from_options(where: str, **options: Any) -> Despatch:
-    """One despatch from command options, checked exactly like a feed row."""
+def despatch_from_options(
+    where: str, *, clock: Callable[[], datetime] = utcnow, **options: Any
+) -> Despatch:
+    """One despatch from command options, checked exactly like a feed row.
+
+    ``despatch add`` names one parcel shipped now (unless --shipped-at says when), so its
+    time is explicit: a second trackless parcel added later is a new parcel, not a repeat.
+    """
     from sqsync.feeds import _describe  # the feed reader's one-line wording, shared
 
     try:
         row = DespatchRow.model_validate({k: v for k, v in options.items() if v is not None})
     except ValidationError as error:
         raise InputError(f"{where}: {_describe(error)}") from None
-    return Despatch.from_row(where, row)
+    despatch = Despatch.from_row(where, row)
+    if despatch.shipped_at is None:
+        despatch = replace(despatch, shipped_at=clock())
+    return despatch
 
 
 def record_despatches(

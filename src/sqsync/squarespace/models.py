@@ -109,7 +109,7 @@ class LineItem(ApiModel):
     sku: str | None = None
     product_id: str | None = None
     product_name: str | None = None
-    quantity: int
+    quantity: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK)]
     unit_price_paid: Money | None = None
     variant_options: ListOrNull[VariantOption] = []
     customizations: ListOrNull[Customization] = []
