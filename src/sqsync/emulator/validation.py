@@ -179,6 +179,8 @@ def _text(shipment: dict[str, Any], name: str, where: str) -> str:
 
 
 def is_http_url(value: str) -> bool:
+    # Deliberately not the client's own check: the emulator is the independent side the
+    # client is tested against, so it must not share the client's mistakes.
     if any(char.isspace() for char in value):
         return False
     try:

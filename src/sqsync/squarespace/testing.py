@@ -9,7 +9,7 @@ API-shaped dicts (camelCase) with sensible defaults, overridable per field.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,7 +203,3 @@ class FakeApi:
 
 def orders(count: int, start: int = 1) -> list[dict[str, Any]]:
     return [order_json(number) for number in range(start, start + count)]
-
-
-def sent_paths(requests: Iterable[httpx.Request]) -> list[str]:
-    return [f"{r.method} {r.url.raw_path.decode()}" for r in requests]

@@ -9,8 +9,6 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from sqsync.store.database import Store, connection_of
-
 SHIPMENT_COLUMNS = (
     "id, order_id, carrier, service, tracking_number, tracking_url, shipped_at,"
     " push_state, push_error, push_attempts, pushed_at, created_at"
@@ -28,10 +26,3 @@ def shipment_dict(row: sqlite3.Row) -> dict[str, Any]:
         "pushed": row["push_state"] == "pushed",
         "push_state": row["push_state"],
     }
-
-
-def shipments_for_order(db: Store | sqlite3.Connection, order_id: int) -> list[dict[str, Any]]:
-    rows = connection_of(db).execute(
-        f"SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE order_id = ? ORDER BY id", (order_id,)
-    )
-    return [shipment_dict(row) for row in rows]
