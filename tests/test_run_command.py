@@ -27,7 +27,6 @@ class FakeJobs:
         self.clients: dict[str, set[int]] = {}
         self.stores: dict[str, set[int]] = {}
         self.failing: set[str] = set()
-        self.failing_jobs: set[str] = set()
         self.barrier: threading.Barrier | None = None
         self._lock = threading.Lock()
 
@@ -43,8 +42,6 @@ class FakeJobs:
             result = JobResult(connection.name, job)
             if connection.name in self.failing:
                 raise RuntimeError("boom")
-            if job in self.failing_jobs:
-                return JobResult(connection.name, job, ok=False, error="Squarespace answered 503")
             result.count("imported" if job == "import-orders" else "done")
             return result
 
@@ -211,20 +208,6 @@ def test_a_connection_whose_key_is_missing_fails_alone_and_status_shows_why(tmp_
     assert "BETA_KEY is not set" in beta["last_error"]["error"]
 
 
-def test_stock_is_not_pushed_when_the_import_failed_in_the_same_run(tmp_path, jobs):
-    # Orders the failed import did not bring in allocate nothing yet: pushing stock now
-    # would advertise units customers have already bought.
-    jobs.failing_jobs.add("import-orders")
-    path = write_config(tmp_path, connections=connections("acme", stock_sync=True))
-    result = sqsync(path, "run")
-    assert result.exit_code == 1
-    assert jobs.calls == [("acme", "import-orders"), ("acme", "push-despatch")]
-    assert "acme sync-stock: FAILED: not run: the last import-orders failed" in result.output
-    with Store.open(tmp_path / "sqsync.db") as store:
-        outcomes = store.conn.execute("SELECT job, outcome FROM run_log ORDER BY id").fetchall()
-    assert [tuple(r) for r in outcomes][-1] == ("sync-stock", "failed")
-
-
 def test_a_database_error_in_one_connection_is_reported_with_the_others(
     tmp_path, jobs, monkeypatch
 ):
@@ -249,31 +232,3 @@ def test_four_connections_run_at_once_by_default(tmp_path, jobs):
     result = sqsync(path, "run")
     assert result.exit_code == 0, result.output
     assert len({next(iter(jobs.threads[n])) for n in ("a1", "a2", "a3", "a4")}) == 4
-
-
-def test_stock_waits_while_the_last_import_failed_even_in_a_later_run(tmp_path, jobs):
-    # Import failed 3 minutes ago (not yet due again); stock is due on its own schedule.
-    # Pushing it now would still advertise the sales that import missed.
-    from datetime import UTC, datetime, timedelta
-
-    from sqsync.store.runlog import finish_run, start_run
-
-    path = write_config(tmp_path, connections=connections("acme", stock_sync=True))
-    now = datetime.now(UTC)
-    with Store.open(tmp_path / "sqsync.db") as store:
-        for job, minutes, outcome in [
-            ("sync-stock", 61, "ok"),
-            ("import-orders", 3, "failed"),
-            ("push-despatch", 3, "ok"),
-        ]:
-            run_id = start_run(store, "acme", job, now - timedelta(minutes=minutes))
-            finish_run(
-                store, run_id, outcome=outcome, counts={}, requests=0, error=None,
-                context_id=None, finished_at=now - timedelta(minutes=minutes),
-            )  # fmt: skip
-
-    result = sqsync(path, "run")
-
-    assert jobs.calls == []
-    assert result.exit_code == 1
-    assert "acme sync-stock: FAILED: not run: the last import-orders failed" in result.output

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqsync.emulator import Emulator, EmulatorState
 from sqsync.jobs import runner
 from sqsync.squarespace import Client
 from sqsync.store import Store, adjustments
+from sqsync.store.runlog import finish_run, start_run
 from sqsync.store.stock import set_on_hand
 
 ADJUST = "/1.0/commerce/inventory/adjustments"
@@ -378,6 +380,32 @@ def test_a_sync_with_nothing_changed_only_reads_the_inventory_pages(shop):
     assert report["requests"] == 2 == shop.emu.stats.requests == shop.pages()
     assert shop.posts() == 0 and report["unchanged"] == 60
     assert shop.journal() == []
+
+
+def test_stock_waits_while_the_last_import_failed(shop):
+    # Orders a failed import did not bring in allocate nothing yet: pushing stock now would
+    # advertise units customers have already bought. Once an import succeeds, it goes.
+    shop.stock("RED-S", 5)
+    red = shop.variant("RED-S", 1)
+    record_import(shop, "failed")
+
+    result = shop.run(code=1)
+
+    assert "not run: the last import-orders failed" in result.stderr
+    assert shop.emu.stats.requests == 0 and shop.qty(red) == 1
+
+    record_import(shop, "ok")
+    shop.run()
+    assert shop.qty(red) == 5
+
+
+def record_import(shop: Shop, outcome: str) -> None:
+    with Store.open(shop.store_path) as store:
+        run_id = start_run(store, "acme", "import-orders")
+        finish_run(
+            store, run_id, outcome=outcome, counts={}, requests=0, error=None,
+            context_id=None, finished_at=datetime.now(UTC),
+        )  # fmt: skip
 
 
 # -- rule 7: which connections -----------------------------------------------------------

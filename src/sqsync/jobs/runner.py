@@ -174,9 +174,8 @@ def run_connection(
             last = last_attempts(store, connection.name)
             outcome.due = due_jobs(connection, last, clock(), force=force)
             if outcome.due:
-                import_failed = "import-orders" in last and last["import-orders"].failed
                 outcome.results = _run_jobs(
-                    connection, store, outcome.due, lease, clock, client_factory, import_failed
+                    connection, store, outcome.due, lease, clock, client_factory
                 )
     finally:
         store.close()
@@ -190,10 +189,7 @@ def _run_jobs(
     lease: Any,
     clock: Callable[[], datetime],
     client_factory: Callable[[Connection], Client],
-    import_failed: bool = False,
 ) -> list[JobResult]:
-    """Run ``jobs`` in order. ``import_failed``: the latest import before this run failed;
-    stock is then held back until an import succeeds (this run's, or a later one's)."""
     # One client for the connection's jobs, so its pacing covers all of them. If it cannot
     # be built (say the key's variable is unset) each job builds its own and records why.
     try:
@@ -205,51 +201,13 @@ def _run_jobs(
         for index, job in enumerate(jobs):
             if index:
                 lease.renew()
-            if job == "sync-stock" and import_failed:
-                results.append(_held_back(job, connection, store, clock))
-                continue
             results.append(
                 run_job(job, connection, store, client=client, clock=clock, guard=lease.check)
             )
-            if job == "import-orders":
-                import_failed = not results[-1].ok
     finally:
         if client is not None:
             client.close()
     return results
-
-
-def _held_back(
-    job: str, connection: Connection, store: Store, clock: Callable[[], datetime]
-) -> JobResult:
-    """sync-stock while the latest import has failed: not run, recorded as failed.
-
-    Stock is advertised as on hand less what open orders allocate; an order the failed
-    import did not bring in allocates nothing yet, so pushing stock now would advertise
-    units a customer has already bought (oversell). It runs again once an import succeeds.
-    """
-    from sqsync.store import runlog
-
-    result = JobResult(
-        connection.name,
-        job,
-        ok=False,
-        error="not run: the last import-orders failed, and stock is not pushed without "
-        "the allocations of the orders it would have brought in",
-    )
-    run_id = runlog.start_run(store, connection.name, job, clock())
-    runlog.finish_run(
-        store,
-        run_id,
-        outcome="failed",
-        counts={},
-        requests=0,
-        error=result.error,
-        context_id=None,
-        finished_at=clock(),
-    )
-    log.warning("%s %s: %s", connection.name, job, result.error)
-    return result
 
 
 def run_due(

@@ -2,6 +2,8 @@
 
 One run for one connection:
 
+0. Refuse while the connection's latest import-orders has failed (or was killed): sales
+   it missed allocate nothing yet, so the targets would advertise stock already sold.
 1. Recover: prune old finished journal rows, then resend every batch an earlier run left
    pending (same Idempotency-Key, same body), so anything left in flight by a crash is
    applied exactly once *before* the stock is read. A batch older than the key's life is
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqsync import progress
 from sqsync.jobs import JobResult, no_guard
-from sqsync.jobs.runner import utcnow
+from sqsync.jobs.runner import last_attempts, utcnow
 from sqsync.jobs.stock_plan import StockPlan, make_batches, plan_stock
 from sqsync.squarespace.errors import (
     ConflictError,
@@ -78,6 +80,17 @@ def sync_stock(
     result = JobResult(connection.name, JOB, dry_run=dry_run)
     for name in COUNTS:
         result.counts[name] = 0
+    last_import = last_attempts(store, connection.name).get("import-orders")
+    if last_import is not None and last_import.failed and not dry_run:
+        # Stock is advertised as on hand less what open orders allocate; orders the failed
+        # import did not bring in allocate nothing yet, so pushing stock now would
+        # advertise units customers have already bought (oversell).
+        result.ok = False
+        result.error = (
+            "not run: the last import-orders failed, and stock is not pushed without the "
+            "allocations of the orders it would have brought in"
+        )
+        return result
     run = _Run(client, store, connection, clock, result, guard)
     try:
         if not dry_run:
