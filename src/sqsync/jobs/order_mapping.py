@@ -32,7 +32,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -287,4 +286,4 @@ def money_text(money: Money | None) -> str | None:
     """A Money value as plain decimal text (never exponent form, never a float)."""
     if money is None:
         return None
-    return format(Decimal(money.value), "f")
+    return format(money.value, "f")

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
@@ -30,8 +30,8 @@ MAX_SHIPMENT_FIELD = 100
 MAX_STOCK = 1_000_000_000
 
 
-def _none_as_empty(value: Any) -> Any:
-    return [] if value is None else value
+def _empty_list(_: None) -> list[Any]:
+    return []
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -39,10 +39,6 @@ def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-def _int_as_str(value: Any) -> Any:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class LineItemType(StrEnum):
@@ -54,16 +50,30 @@ class LineItemType(StrEnum):
     DIGITAL = "DIGITAL"
 
 
+_LINE_ITEM_TYPES: dict[str, str] = {kind.value: kind for kind in LineItemType}
+
+
 def _known_line_item_type(value: str) -> str:
-    try:
-        return LineItemType(value)
-    except ValueError:
-        return value
+    return _LINE_ITEM_TYPES.get(value, value)
 
 
-ListOrNull = Annotated[list[T], BeforeValidator(_none_as_empty)]
+# Each of these tries the common shape first, in Rust, and calls Python only for the rare
+# one (a null list, a numeric order number): a Python validator on every list field was a
+# third of the validation time of a page of orders. left_to_right: no strict-then-lax
+# second pass over a big list.
+if TYPE_CHECKING:  # what the fields hold once validated
+    ListOrNull = list[T]
+    TolerantStr = str
+else:
+    ListOrNull = Annotated[
+        list[T] | Annotated[None, AfterValidator(_empty_list)],
+        Field(union_mode="left_to_right"),
+    ]
+    TolerantStr = Annotated[
+        str | Annotated[int, Field(strict=True), AfterValidator(str)],
+        Field(union_mode="left_to_right"),
+    ]
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
-TolerantStr = Annotated[str, BeforeValidator(_int_as_str)]
 
 
 class ApiModel(BaseModel):
