@@ -533,29 +533,30 @@ def test_import_test_orders_takes_testmode_orders_when_configured(shop):
 
 
 def test_a_page_is_committed_whole_or_not_at_all(shop, monkeypatch):
-    # Page 2 breaks on its 10th order with a non-mapping error: page 1 (50 orders) stays
-    # committed, none of page 2's first 9 orders are, and the window is kept for a rerun.
+    # Page 2 breaks after its 20 orders are inserted, while their items are written (a
+    # non-mapping error): page 1 (50 orders) stays committed, none of page 2's orders do,
+    # and the window is kept for a rerun.
     from sqsync.store import order_writes
 
     shop.know("RED-S")
     for _ in range(70):
         shop.add()
-    real_insert = order_writes.insert_order
+    real_insert_items = order_writes.insert_items
     calls = {"n": 0}
 
-    def flaky_insert(*args, **kwargs):
+    def flaky_insert_items(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 60:
+        if calls["n"] == 2:
             raise sqlite3.OperationalError("disk I/O error")
-        return real_insert(*args, **kwargs)
+        return real_insert_items(*args, **kwargs)
 
-    monkeypatch.setattr(order_writes, "insert_order", flaky_insert)
+    monkeypatch.setattr(order_writes, "insert_items", flaky_insert_items)
     result = shop.cli("import-orders")
     assert result.exit_code == 1
     assert shop.sql("SELECT count(*) FROM orders") == [(50,)]
     assert shop.sql("SELECT count(*) FROM sync_state") == [(0,)]
 
-    monkeypatch.setattr(order_writes, "insert_order", real_insert)
+    monkeypatch.setattr(order_writes, "insert_items", real_insert_items)
     assert shop.import_orders()["imported"] == 20
     assert shop.sql("SELECT count(*) FROM orders") == [(70,)]
 

@@ -14,10 +14,11 @@ others, and the job must see them to count the skip and to notice changes; the
 connection's ``payment_states`` filter is applied locally (:mod:`.order_mapping`).
 
 Each page is applied in one transaction (``BEGIN IMMEDIATE``): the page's stored orders
-are read under the write lock, then each order is inserted (``ON CONFLICT DO NOTHING`` on
-the (connection, squarespace_id) key), updated, re-statused or skipped. The window end is
-saved only after every page is committed, and a page cursor never is: a crash re-reads the
-window, which finds the orders already stored and changes nothing.
+are read under the write lock, each order is updated, re-statused or skipped, and the new
+ones are inserted together at the end of the page (``ON CONFLICT DO NOTHING`` on the
+(connection, squarespace_id) key). The window end is saved only after every page is
+committed, and a page cursor never is: a crash re-reads the window, which finds the orders
+already stored and changes nothing.
 
 Counts: every order read is exactly one of imported / updated / cancelled / unchanged /
 skipped / failed; ``held`` counts those among imported and updated that went on HOLDING;
@@ -54,6 +55,7 @@ from sqsync.jobs.order_mapping import (
     ItemRecord,
     MappingError,
     MappingSettings,
+    OrderRecord,
     Skip,
     SkipReason,
     SquarespaceState,
@@ -225,6 +227,18 @@ def _save_window_end(conn: sqlite3.Connection, connection: str, end: datetime) -
 
 
 @dataclass
+class _PageWork:
+    """One page in progress: the orders stored before it, new orders waiting to be
+    inserted (in one statement at the end of the page), items of updated orders."""
+
+    owner: OrderOwner
+    stored: dict[str, StoredOrder]
+    by_number: dict[str, StoredOrder]
+    new: dict[str, OrderRecord] = field(default_factory=dict)
+    changed_items: dict[int, tuple[ItemRecord, ...]] = field(default_factory=dict)
+
+
+@dataclass
 class _Run:
     """The state of one run: settings, known SKUs, counts."""
 
@@ -286,17 +300,19 @@ class _Run:
             [order.id for order in page.orders],
             [order_number(order, self.settings) for order in page.orders],
         )
-        items: dict[int, tuple[ItemRecord, ...]] = {}
+        page_work = _PageWork(owner, stored, by_number)
         for order in page.orders:
             try:
-                outcome = self._apply_order(conn, order, owner, stored, by_number, items)
+                outcome = self._apply_order(conn, order, page_work)
             except MappingError as error:
                 # Only an order's own data is skipped; any other exception (a bug, a database
                 # error) aborts the page so the window is read again rather than lost.
                 self._failed(order, str(error))
                 continue
-            self.result.count(outcome)
-        order_writes.replace_items(conn, items.items())
+            if outcome is not None:
+                self.result.count(outcome)
+        self._insert_new(conn, page_work)
+        order_writes.replace_items(conn, page_work.changed_items.items())
 
     def _failed(self, order: Order, reason: str) -> None:
         log.warning(
@@ -308,54 +324,63 @@ class _Run:
         )
         self.result.count("failed")
 
-    def _apply_order(
-        self,
-        conn: sqlite3.Connection,
-        order: Order,
-        owner: OrderOwner,
-        stored: dict[str, StoredOrder],
-        by_number: dict[str, StoredOrder],
-        items: dict[int, tuple[ItemRecord, ...]],
-    ) -> str:
-        """Apply one order; return the count it falls under."""
-        existing = stored.get(order.id)
+    def _apply_order(self, conn: sqlite3.Connection, order: Order, work: _PageWork) -> str | None:
+        """Apply one order; return the count it falls under (None: counted when the page's
+        new orders are inserted)."""
+        if order.id in work.new:
+            # The same order twice in one page: store the first copy, update with this one.
+            self._insert_new(conn, work)
+        existing = work.stored.get(order.id)
         if existing is not None:
-            return self._update(conn, order, existing, items)
+            return self._update(conn, order, existing, work.changed_items)
         decision = decide(order, self.settings, self.known_skus)
         if isinstance(decision, Skip):
             self.skipped[decision.reason.value] += 1
-            log.debug("%s: skipped order %s: %s", owner.connection, order.id, decision)
+            log.debug("%s: skipped order %s: %s", self.connection.name, order.id, decision)
             return "skipped"
-        taken = by_number.get(decision.order_number)
+        taken = work.by_number.get(decision.order_number)
         if taken is not None:
             raise MappingError(
                 f"order number {decision.order_number} is already used by Squarespace order "
                 f"{taken.squarespace_id} of connection {taken.connection!r}"
             )
-        order_id = order_writes.insert_order(
+        work.new[order.id] = decision
+        work.by_number[decision.order_number] = StoredOrder(
+            0, self.connection.name, order.id, decision.order_number, decision.status, (), None
+        )
+        return None
+
+    def _insert_new(self, conn: sqlite3.Connection, work: _PageWork) -> None:
+        """Insert the page's new orders gathered so far, with their items; count them."""
+        if not work.new:
+            return
+        inserted = order_writes.insert_orders(conn, work.new.values(), work.owner, now=self.stamp)
+        for record in work.new.values():
+            order_id = inserted.get(record.squarespace_id)
+            if order_id is None:  # inserted by another run meanwhile (cannot under the lock)
+                self.result.count("unchanged")
+                continue
+            work.stored[record.squarespace_id] = work.by_number[record.order_number] = StoredOrder(
+                order_id,
+                work.owner.connection,
+                record.squarespace_id,
+                record.order_number,
+                record.status,
+                record.problems,
+                utc_text(record.squarespace.modified_on),
+            )
+            self.result.count("imported")
+            if record.status == "HOLDING":
+                self.result.count("held")
+        order_writes.insert_items(
             conn,
-            decision,
-            owner,
-            status=decision.status,
-            problems=decision.problems,
-            now=self.stamp,
+            [
+                (inserted[sq_id], record.items)
+                for sq_id, record in work.new.items()
+                if sq_id in inserted
+            ],
         )
-        if order_id is None:  # inserted by another run meanwhile (cannot happen under the lock)
-            return "unchanged"
-        placeholder = StoredOrder(
-            order_id,
-            owner.connection,
-            order.id,
-            decision.order_number,
-            decision.status,
-            decision.problems,
-            utc_text(order.modified_on),
-        )
-        stored[order.id] = by_number[decision.order_number] = placeholder
-        items[order_id] = decision.items
-        if decision.status == "HOLDING":
-            self.result.count("held")
-        return "imported"
+        work.new.clear()
 
     def _update(
         self,

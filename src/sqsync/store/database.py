@@ -33,10 +33,20 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 def utc_text(moment: datetime) -> str:
     """A datetime as the store's sortable text form, e.g. ``2026-11-27T10:00:00.000Z``."""
-    if moment.tzinfo is None:
-        raise ValueError("store times must be timezone-aware")
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if moment.tzinfo is not UTC:
+        if moment.tzinfo is None:
+            raise ValueError("store times must be timezone-aware")
+        moment = moment.astimezone(UTC)
+    # %-formatting, not strftime: a third of the cost, and import calls this per order.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond // 1000,
+    )
 
 
 def now_text() -> str:

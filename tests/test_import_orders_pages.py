@@ -1,0 +1,83 @@
+"""How import-orders applies a page: new orders are inserted together at the end of the
+page, so an order seen twice in one page, or a number taken within the page, must still
+come out as if each order were applied in turn."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from sqsync.config import Connection
+from sqsync.jobs import import_orders as job
+from sqsync.squarespace.testing import FakeApi, order_json, paged
+from sqsync.store import Store
+from sqsync.store.catalog import ensure_ids, ensure_product
+
+NOW = datetime(2024, 3, 13, 12, 0, tzinfo=UTC)
+CONNECTION = Connection(
+    name="acme",
+    client="ACME",
+    warehouse="MAIN",
+    api_url="https://api.example.test",
+    api_key="sk-test-SECRET-0123456789",
+)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store.open(tmp_path / "pages.db") as store:
+        with store.transaction() as conn:
+            client_id, _, _ = ensure_ids(conn, "ACME", "MAIN", "Squarespace")
+            for number in range(1, 4):
+                ensure_product(conn, client_id, f"SKU-{number}")
+        yield store
+
+
+def run(store: Store, records: list[dict]) -> dict[str, int]:
+    api = FakeApi(paged(records, "result"))
+    result = job.import_orders(api.client(), store, CONNECTION, clock=lambda: NOW)
+    assert result.ok, result.error
+    return result.counts
+
+
+def statuses(store: Store) -> dict[str, str]:
+    rows = store.conn.execute("SELECT squarespace_id, status FROM orders")
+    return {squarespace_id: status for squarespace_id, status in rows}
+
+
+def test_an_order_twice_in_one_page_is_imported_then_updated_by_the_later_copy(store):
+    first = order_json(1)
+    cancelled = order_json(1, modifiedOn="2024-03-12T10:00:00.000Z", fulfillmentStatus="CANCELED")
+
+    counts = run(store, [first, order_json(2), cancelled])
+
+    assert (counts["imported"], counts["cancelled"]) == (2, 1)
+    assert statuses(store) == {"order00000001": "CANCELLED", "order00000002": "NEW"}
+    items = store.conn.execute("SELECT count(*) FROM order_items").fetchone()[0]
+    assert items == 2
+
+
+def test_an_unchanged_second_copy_in_one_page_is_counted_unchanged(store):
+    counts = run(store, [order_json(1), order_json(1)])
+
+    assert (counts["imported"], counts["unchanged"]) == (1, 1)
+    assert store.conn.execute("SELECT count(*) FROM order_items").fetchone()[0] == 1
+
+
+def test_a_number_taken_earlier_in_the_same_page_fails_the_later_order(store):
+    taken = order_json(2, orderNumber="1001")
+
+    counts = run(store, [order_json(1), taken, order_json(3)])
+
+    assert (counts["imported"], counts["failed"]) == (2, 1)
+    assert statuses(store) == {"order00000001": "NEW", "order00000003": "NEW"}
+
+
+def test_held_orders_in_a_page_are_counted_held(store):
+    unknown = order_json(4)  # SKU-4 is not a product of the client
+
+    counts = run(store, [order_json(1), unknown])
+
+    assert (counts["imported"], counts["held"]) == (2, 1)
+    assert statuses(store)["order00000004"] == "HOLDING"
