@@ -1,9 +1,12 @@
 """How import-orders applies a page: new orders are inserted together at the end of the
 page, so an order seen twice in one page, or a number taken within the page, must still
-come out as if each order were applied in turn."""
+come out as if each order were applied in turn. Also: nothing is left running after a
+failure."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +14,7 @@ import pytest
 from sqsync.config import Connection
 from sqsync.jobs import import_orders as job
 from sqsync.squarespace.testing import FakeApi, order_json, paged
-from sqsync.store import Store
+from sqsync.store import Store, order_writes
 from sqsync.store.catalog import ensure_ids, ensure_product
 
 NOW = datetime(2024, 3, 13, 12, 0, tzinfo=UTC)
@@ -81,3 +84,19 @@ def test_held_orders_in_a_page_are_counted_held(store):
 
     assert (counts["imported"], counts["held"]) == (2, 1)
     assert statuses(store)["order00000004"] == "HOLDING"
+
+
+def test_a_failed_page_leaves_no_reader_thread(store, monkeypatch):
+    def broken(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(order_writes, "insert_orders", broken)
+    api = FakeApi(paged([order_json(n) for n in range(1, 200)], "result"))
+
+    with pytest.raises(sqlite3.OperationalError):
+        job.import_orders(api.client(), store, CONNECTION, clock=lambda: NOW)
+
+    assert [t for t in threading.enumerate() if t.name == "sqsync-prefetch"] == []
+    assert store.conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 0
+    # Read ahead by at most two pages beyond the one that failed, never the whole window.
+    assert len(api.requests) <= 3

@@ -18,7 +18,8 @@ are read under the write lock, each order is updated, re-statused or skipped, an
 ones are inserted together at the end of the page (``ON CONFLICT DO NOTHING`` on the
 (connection, squarespace_id) key). The window end is saved only after every page is
 committed, and a page cursor never is: a crash re-reads the window, which finds the orders
-already stored and changes nothing.
+already stored and changes nothing. While a page is written the next one is already being
+fetched and validated (:mod:`sqsync.prefetch`).
 
 Counts: every order read is exactly one of imported / updated / cancelled / unchanged /
 skipped / failed; ``held`` counts those among imported and updated that went on HOLDING;
@@ -66,6 +67,7 @@ from sqsync.jobs.order_mapping import (
     order_number,
 )
 from sqsync.jobs.runner import utcnow
+from sqsync.prefetch import prefetched
 from sqsync.squarespace.errors import SquarespaceError
 from sqsync.store import catalog, order_writes
 from sqsync.store.database import parse_time, utc_text
@@ -201,12 +203,14 @@ def import_orders(
     log.debug("%s: reading orders with %s", connection.name, window)
     read = 0
     try:
-        for page in client.iter_order_pages(**window.filters()):
-            guard()
-            with _unit_of_work(store, dry_run) as conn:
-                run.apply_page(conn, page)
-            read += len(page.orders) + len(page.invalid)
-            progress.report(connection.name, "orders", read)
+        # Overlap: while this page is written, the next one is fetched and validated.
+        with prefetched(client.iter_order_pages(**window.filters())) as pages:
+            for page in pages:
+                guard()
+                with _unit_of_work(store, dry_run) as conn:
+                    run.apply_page(conn, page)
+                read += len(page.orders) + len(page.invalid)
+                progress.report(connection.name, "orders", read)
     except SquarespaceError as error:
         # The pages before stay committed; report them with the failure, keep the window.
         run.result.ok = False
