@@ -1,7 +1,7 @@
 """How import-orders applies a page: new orders are inserted together at the end of the
 page, so an order seen twice in one page, or a number taken within the page, must still
-come out as if each order were applied in turn. Also: nothing is left running after a
-failure."""
+come out as if each order were applied in turn. Also: the page commits skip their fsync
+until the window end's commit, and nothing is left running after a failure."""
 
 from __future__ import annotations
 
@@ -86,7 +86,30 @@ def test_held_orders_in_a_page_are_counted_held(store):
     assert statuses(store)["order00000004"] == "HOLDING"
 
 
-def test_a_failed_page_leaves_no_reader_thread(store, monkeypatch):
+def test_pages_commit_without_fsync_and_the_window_end_with_it(store, monkeypatch):
+    seen: list[tuple[str, int]] = []
+    real_insert, real_save = order_writes.insert_orders, job._save_window_end
+
+    def synchronous() -> int:
+        return store.conn.execute("PRAGMA synchronous").fetchone()[0]
+
+    def insert_orders(*args, **kwargs):
+        seen.append(("page", synchronous()))
+        return real_insert(*args, **kwargs)
+
+    def save_window_end(*args, **kwargs):
+        seen.append(("window end", synchronous()))
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(order_writes, "insert_orders", insert_orders)
+    monkeypatch.setattr(job, "_save_window_end", save_window_end)
+    run(store, [order_json(n) for n in range(1, 61)])
+
+    assert seen == [("page", 1), ("page", 1), ("window end", 2)]  # NORMAL, NORMAL, FULL
+    assert synchronous() == 2
+
+
+def test_a_failed_page_leaves_no_reader_thread_and_full_sync(store, monkeypatch):
     def broken(*args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
 
@@ -97,6 +120,7 @@ def test_a_failed_page_leaves_no_reader_thread(store, monkeypatch):
         job.import_orders(api.client(), store, CONNECTION, clock=lambda: NOW)
 
     assert [t for t in threading.enumerate() if t.name == "sqsync-prefetch"] == []
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     assert store.conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 0
     # Read ahead by at most two pages beyond the one that failed, never the whole window.
     assert len(api.requests) <= 3

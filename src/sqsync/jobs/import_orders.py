@@ -19,7 +19,8 @@ ones are inserted together at the end of the page (``ON CONFLICT DO NOTHING`` on
 (connection, squarespace_id) key). The window end is saved only after every page is
 committed, and a page cursor never is: a crash re-reads the window, which finds the orders
 already stored and changes nothing. While a page is written the next one is already being
-fetched and validated (:mod:`sqsync.prefetch`).
+fetched and validated (:mod:`sqsync.prefetch`), and the pages' commits leave their fsync
+to the window end's commit (:meth:`~sqsync.store.Store.deferred_sync`).
 
 Counts: every order read is exactly one of imported / updated / cancelled / unchanged /
 skipped / failed; ``held`` counts those among imported and updated that went on HOLDING;
@@ -204,7 +205,11 @@ def import_orders(
     read = 0
     try:
         # Overlap: while this page is written, the next one is fetched and validated.
-        with prefetched(client.iter_order_pages(**window.filters())) as pages:
+        # A power cut may lose the last pages' commits, but then also the window end.
+        with (
+            prefetched(client.iter_order_pages(**window.filters())) as pages,
+            store.deferred_sync(),
+        ):
             for page in pages:
                 guard()
                 with _unit_of_work(store, dry_run) as conn:

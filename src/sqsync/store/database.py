@@ -182,6 +182,23 @@ class Store:
             raise
         conn.execute("COMMIT")
 
+    @contextmanager
+    def deferred_sync(self) -> Iterator[None]:
+        """Commits made inside skip their fsync (``synchronous = NORMAL``); the first
+        commit after, at FULL again, makes them durable with its own fsync.
+
+        Only for work that is redone when lost: a power cut (not a crash of this process,
+        which loses nothing either way) may drop the last commits made inside, never one
+        from the middle, since the WAL is replayed in order up to its first unwritten
+        frame. import-orders uses it for its pages, which are re-read while the window
+        end, saved after them, is not durable.
+        """
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            yield
+        finally:
+            self.conn.execute("PRAGMA synchronous = FULL")
+
     def close(self) -> None:
         self.conn.close()
 
