@@ -124,3 +124,15 @@ def test_a_failed_page_leaves_no_reader_thread_and_full_sync(store, monkeypatch)
     assert store.conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 0
     # Read ahead by at most two pages beyond the one that failed, never the whole window.
     assert len(api.requests) <= 3
+
+
+def test_a_dry_run_into_an_empty_store_counts_every_page_and_writes_nothing(tmp_path):
+    # The client, warehouse and channel rows do not exist yet and each page's transaction
+    # rolls back the ones it made, so no page may reuse ids from an earlier one.
+    api = FakeApi(paged([order_json(n) for n in range(1, 121)], "result"))
+    with Store.open(tmp_path / "empty.db") as empty:
+        result = job.import_orders(api.client(), empty, CONNECTION, dry_run=True, clock=lambda: NOW)
+        assert result.ok, result.error
+        assert (result.counts["imported"], result.counts["held"]) == (120, 120)
+        for table in ("clients", "orders", "order_items"):
+            assert empty.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0

@@ -260,6 +260,7 @@ class _Run:
     settings: MappingSettings = field(init=False)
     skipped: dict[str, int] = field(init=False)
     stamp: str = field(init=False)
+    _owner: OrderOwner | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.result = JobResult(self.connection.name, JOB, dry_run=self.dry_run)
@@ -270,11 +271,15 @@ class _Run:
         self.stamp = utc_text(self.now)
 
     def owner(self, conn: sqlite3.Connection) -> OrderOwner:
-        c = self.connection
-        client_id, warehouse_id, channel_id = catalog.ensure_ids(
-            conn, c.client, c.warehouse, c.channel
-        )
-        return OrderOwner(c.name, client_id, warehouse_id, channel_id)
+        """The connection's client/warehouse/channel ids, created on first use. Looked up
+        once per run, except in a dry run, whose every transaction rolls the rows back."""
+        if self._owner is None or self.dry_run:
+            c = self.connection
+            client_id, warehouse_id, channel_id = catalog.ensure_ids(
+                conn, c.client, c.warehouse, c.channel
+            )
+            self._owner = OrderOwner(c.name, client_id, warehouse_id, channel_id)
+        return self._owner
 
     # ------------------------------------------------------------------ local pass
 
