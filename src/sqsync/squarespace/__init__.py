@@ -27,8 +27,6 @@ from sqsync.squarespace.errors import (
 )
 from sqsync.squarespace.models import (
     Address,
-    Customization,
-    DiscountLine,
     ErrorEnvelope,
     Fulfillment,
     FulfilmentShipment,
@@ -51,8 +49,6 @@ __all__ = [
     "AuthenticationError",
     "Client",
     "ConflictError",
-    "Customization",
-    "DiscountLine",
     "ErrorEnvelope",
     "Fulfillment",
     "FulfilmentShipment",

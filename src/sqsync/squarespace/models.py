@@ -6,6 +6,10 @@ anything the API may send as ``null`` is optional, money ``{"value": "12.50",
 "currency": "GBP"}`` becomes a :class:`~decimal.Decimal`, and every datetime is aware UTC.
 Python names are snake_case; the camelCase API names are the aliases.
 
+An order holds only the fields sqsync reads (the rest are ignored like unknown ones): a
+field no job uses must not cost an order when Squarespace sends it malformed, and each
+field validated is time spent on every order of every import.
+
 :class:`FulfilmentShipment` and :class:`StockOperation` are what callers build to send;
 the client checks them (:meth:`FulfilmentShipment.problems`) before anything goes out.
 """
@@ -108,39 +112,19 @@ class VariantOption(ApiModel):
     value: str | None = None
 
 
-class Customization(ApiModel):
-    label: str | None = None
-    value: str | None = None
-
-
 class LineItem(ApiModel):
     id: str
     variant_id: str | None = None
     sku: str | None = None
-    product_id: str | None = None
     product_name: str | None = None
     quantity: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK)]
     unit_price_paid: Money | None = None
     variant_options: ListOrNull[VariantOption] = []
-    customizations: ListOrNull[Customization] = []
-    image_url: str | None = None
     line_item_type: Annotated[str, AfterValidator(_known_line_item_type)]
-    weight: float | None = None
-    width: float | None = None
-    length: float | None = None
-    height: float | None = None
 
 
 class ShippingLine(ApiModel):
     method: str | None = None
-    amount: Money | None = None
-
-
-class DiscountLine(ApiModel):
-    description: str | None = None
-    name: str | None = None
-    promo_code: str | None = None
-    amount: Money | None = None
 
 
 class Fulfillment(ApiModel):
@@ -153,24 +137,11 @@ class Fulfillment(ApiModel):
     tracking_url: str | None = None
 
 
-class InternalNote(ApiModel):
-    content: str | None = None
-
-
-class FormField(ApiModel):
-    label: str | None = None
-    value: str | None = None
-
-
 class Order(ApiModel):
     id: str
     order_number: TolerantStr
     created_on: UtcDatetime
     modified_on: UtcDatetime
-    channel: str | None = None
-    channel_name: str | None = None
-    external_order_reference: str | None = None
-    customer_id: str | None = None
     customer_email: str | None = None
     billing_address: Address | None = None
     shipping_address: Address | None = None
@@ -178,21 +149,14 @@ class Order(ApiModel):
     payment_state: str | None = None
     testmode: bool = False
     line_items: ListOrNull[LineItem] = []
-    internal_notes: ListOrNull[InternalNote] = []
     shipping_lines: ListOrNull[ShippingLine] = []
-    discount_lines: ListOrNull[DiscountLine] = []
-    form_submission: ListOrNull[FormField] = []
     fulfillments: ListOrNull[Fulfillment] = []
     subtotal: Money | None = None
     shipping_total: Money | None = None
     discount_total: Money | None = None
     tax_total: Money | None = None
-    refunded_total: Money | None = None
     grand_total: Money | None = None
     fulfilled_on: UtcDatetime | None = None
-    price_tax_interpretation: str | None = None
-    shipping_option_name: str | None = None
-    shipping_option_service_type: str | None = None
 
 
 class InventoryItem(ApiModel):
