@@ -97,3 +97,13 @@ def test_ctrl_c_does_not_wait_for_an_item_in_the_making():
     assert len(stuck) == 1  # left to finish on its own, as a daemon
     assert stuck[0].daemon
     stuck[0].join(WAIT_S)
+
+
+def test_a_source_that_cannot_start_is_raised_not_hung():
+    class Broken:
+        def __iter__(self):
+            raise OSError("cannot open the first page")
+
+    with pytest.raises(OSError, match="first page"), prefetched(Broken()) as items:
+        list(items)
+    assert workers() == []

@@ -136,3 +136,14 @@ def test_utc_text_sorts_and_round_trips():
     assert utc_text(moment) < utc_text(moment + timedelta(milliseconds=1))
     with pytest.raises(ValueError):
         utc_text(datetime(2026, 1, 1))
+
+
+def test_deferred_sync_changes_nothing_outside_wal(tmp_path):
+    with Store.open(tmp_path / "journal.db") as store:
+        store.conn.execute("PRAGMA journal_mode = DELETE")
+        with store.deferred_sync():
+            assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+        store.conn.execute("PRAGMA journal_mode = WAL")
+        with store.deferred_sync():
+            assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+        assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2

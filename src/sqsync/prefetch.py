@@ -58,8 +58,9 @@ def prefetched(source: Iterable[T], *, ahead: int = 1) -> Iterator[Iterator[T]]:
         return False
 
     def work() -> None:
-        iterator = iter(source)
+        iterator: Iterator[T] | None = None
         try:
+            iterator = iter(source)
             for item in iterator:
                 if not offer(item):
                     return
@@ -67,7 +68,7 @@ def prefetched(source: Iterable[T], *, ahead: int = 1) -> Iterator[Iterator[T]]:
             offer(_End(error))
             return
         finally:
-            close = getattr(iterator, "close", None)
+            close = getattr(iterator, "close", None) if iterator is not None else None
             if close is not None:
                 close()
         offer(_End())

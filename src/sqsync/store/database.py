@@ -193,6 +193,11 @@ class Store:
         frame. import-orders uses it for its pages, which are re-read while the window
         end, saved after them, is not durable.
         """
+        mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            # Outside WAL (a file system that refuses it) NORMAL can corrupt on power loss.
+            yield
+            return
         self.conn.execute("PRAGMA synchronous = NORMAL")
         try:
             yield

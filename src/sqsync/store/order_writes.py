@@ -121,7 +121,7 @@ _INSERT_COLUMNS = (
     "updated_at",
 )
 # New orders go in a few per statement: one INSERT per order was a fifth of an import's
-# time, mostly Python and statement overhead. 100 rows x 42 values stays far below
+# time, mostly Python and statement overhead. 100 rows x 40 values stays far below
 # SQLite's limit of 32,766 values per statement.
 _ROWS_PER_INSERT = 100
 _address_values = attrgetter(*ADDRESS_FIELDS)
