@@ -68,7 +68,7 @@ def prefetched(source: Iterable[T], *, ahead: int = 1) -> Iterator[Iterator[T]]:
             offer(_End(error))
             return
         finally:
-            close = getattr(iterator, "close", None) if iterator is not None else None
+            close = getattr(iterator, "close", None)  # None before iter() succeeded
             if close is not None:
                 close()
         offer(_End())
