@@ -23,6 +23,7 @@ test-long: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
 
 # The whole loop against a local emulator: no network, no Squarespace account.
 demo: $(STAMP)

@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqsync.config import Connection
+from sqsync.domain.despatch import Despatch
 from sqsync.emulator import Emulator, EmulatorState
-from sqsync.jobs.despatch import Despatch, record_despatches
 from sqsync.jobs.runner import run_job
 from sqsync.squarespace import Client
 from sqsync.store import Store, now_text
 from sqsync.store.catalog import ensure_ids
+from sqsync.store.recording import record_despatches
 
 
 def seed_store(store: Store, emu: Emulator, orders: int) -> list[str]:

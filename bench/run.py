@@ -217,10 +217,11 @@ def bench_push_despatch(orders: int, latency_ms: float) -> dict[str, Any]:
     from bench_push_despatch import seed_store
 
     from sqsync.config import Connection
-    from sqsync.jobs.despatch import Despatch, record_despatches
+    from sqsync.domain.despatch import Despatch
     from sqsync.jobs.runner import run_job
     from sqsync.squarespace import Client
     from sqsync.store import Store
+    from sqsync.store.recording import record_despatches
 
     state = EmulatorState.generate(orders=0, variants=5, seed=1)
     with (

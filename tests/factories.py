@@ -18,6 +18,8 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
+
 from sqsync.store import Store, now_text
 from sqsync.store.catalog import ensure_ids, ensure_product
 
@@ -182,3 +184,16 @@ def insert_row(conn: sqlite3.Connection, table: str, row: Mapping[str, Any]) -> 
     marks = ", ".join("?" for _ in row)
     cursor = conn.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(row.values()))
     return int(cursor.lastrowid or 0)
+
+
+class FactoryRunner(CliRunner):
+    """click's CliRunner whose commands make every Squarespace client with ``client_factory``
+    (a no-sleep client, a mock transport), passed in as the CLI's context object."""
+
+    def __init__(self, client_factory: Any) -> None:
+        super().__init__()
+        self.client_factory = client_factory
+
+    def invoke(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs.setdefault("obj", {"client_factory": self.client_factory})
+        return super().invoke(*args, **kwargs)

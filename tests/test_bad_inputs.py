@@ -8,8 +8,8 @@ Each case drives the real CLI (click's CliRunner) and asserts the same five thin
 * the API key never appears: not on stdout or stderr (also rerun with ``-vv``, so debug
   logs are checked too), and not in the bytes of the store files.
 
-Squarespace's answers come from an ``httpx.MockTransport`` client put in place of
-:func:`sqsync.jobs.runner.make_client`, so the whole command path runs without a server.
+Squarespace's answers come from an ``httpx.MockTransport`` client, given to the CLI as its
+``client_factory``, so the whole command path runs without a server.
 Click's own usage errors (an unknown option, a value outside a choice) print click's
 "Usage:/Try/Error:" block; for those the check is one ``Error:`` line and no traceback.
 """
@@ -30,7 +30,6 @@ from click.testing import CliRunner, Result
 from factories import DEFAULT_CONNECTION, config_text, insert_order, write_config
 from sqsync.cli import cli
 from sqsync.config import load_config
-from sqsync.jobs import runner
 from sqsync.squarespace import Client
 from sqsync.store import Store
 
@@ -47,6 +46,7 @@ class Shop:
     folder: Path
     config: Path
     handler: Handler | None = None
+    client_factory: Any = None
     ignored_tables: frozenset[str] = field(default_factory=frozenset)
 
     @property
@@ -54,7 +54,12 @@ class Shop:
         return self.folder / "sqsync.db"
 
     def invoke(self, args: Sequence[str], input: bytes | str | None = None) -> Result:
-        return CliRunner().invoke(cli, ["--config", str(self.config), *args], input=input)
+        return CliRunner().invoke(
+            cli,
+            ["--config", str(self.config), *args],
+            input=input,
+            obj={"client_factory": self.client_factory},
+        )
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table (run_log left out where a failed run is recorded)."""
@@ -105,7 +110,7 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Shop:
             max_attempts=1,  # retries are the client's tests; here one failed answer suffices
         )
 
-    monkeypatch.setattr(runner, "make_client", fake_client)
+    made.client_factory = fake_client
     return made
 
 

@@ -40,13 +40,14 @@ import pytest
 
 from factories import write_config
 from sqsync.config import Connection, load_config
+from sqsync.domain.despatch import Despatch
 from sqsync.emulator import Emulator, EmulatorState
 from sqsync.jobs import JobResult
-from sqsync.jobs.despatch import Despatch, record_despatches
 from sqsync.jobs.runner import run_job
 from sqsync.jobs.stock_plan import available
 from sqsync.squarespace import Client
 from sqsync.store import Store
+from sqsync.store.recording import record_despatches
 from sqsync.store.stock import availability, set_on_hand
 
 KEY_ENV = "ACME_KEY"

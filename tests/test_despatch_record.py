@@ -216,9 +216,11 @@ def test_ambiguous_order_number_needs_a_client(tmp_path):
         return CliRunner().invoke(cli, ["--config", str(config_path), *args], input=input)
 
     ambiguous = run("despatch", "add", "1001", "--carrier", "DPD", "--service", "Next Day")
-    assert ambiguous.exit_code == 1
-    assert "exists for several clients (ACME, GLOBEX); add a client column or give --client" in (
-        ambiguous.stderr
+    # The same ambiguity exits 2 in every command (orders show, despatch add/import/retry).
+    assert ambiguous.exit_code == 2
+    assert ambiguous.stderr == (
+        "sqsync: error: despatch 1001: order 1001 exists for several clients (ACME, GLOBEX);"
+        " give --client\n"
     )
     feed = "order_number,carrier,service,client\n1001,DPD,Next Day,GLOBEX\n"
     assert run("despatch", "import", "-", input=feed).exit_code == 0

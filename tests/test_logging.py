@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from factories import write_config
-from sqsync import progress
 from sqsync.cli import cli
 from sqsync.cli._root import _progress_bar
 from sqsync.jobs import JobResult, runner
@@ -20,7 +19,6 @@ from sqsync.logs import VERBOSE, ProgressBar, configure_logging
 def reset_logging():
     yield
     configure_logging(0)
-    progress.set_sink(None)
 
 
 def emitted(capsys, verbosity, log_format="text"):
@@ -96,17 +94,15 @@ def test_progress_bar_installed_only_when_stderr_is_a_terminal(monkeypatch):
     ctx = click.Context(cli)
     monkeypatch.setattr("sys.stderr", io.StringIO())
     assert _progress_bar(ctx, 0) is None
-    assert progress._sink is None
 
     tty = Tty()
     monkeypatch.setattr("sys.stderr", tty)
     assert _progress_bar(ctx, -1) is None  # -q: cron-like, no bar
     bar = _progress_bar(ctx, 0)
-    assert bar is not None and progress._sink is bar
-    progress.report("acme", "orders", 50, 100)
+    assert bar is not None
+    bar("acme", "orders", 50, 100)  # the sink the CLI passes to the jobs
     assert "\racme orders 50/100 [" in tty.getvalue()
-    ctx.close()  # the command finished: the bar is wiped and reporting stops
-    assert progress._sink is None
+    ctx.close()  # the command finished: the bar is wiped
     assert tty.getvalue().endswith("\r")
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from factories import insert_order, insert_shipment, write_config
-from sqsync import progress
 from sqsync.config import load_config
 from sqsync.jobs.runner import run_job
 from sqsync.store import Store
@@ -17,11 +16,15 @@ from sqsync.store.stock import set_on_hand
 
 
 @pytest.fixture
-def reports(monkeypatch):
-    seen: list[tuple[str, str, int, int | None]] = []
-    progress.set_sink(lambda *report: seen.append(report))
-    yield seen
-    progress.set_sink(None)
+def reports():
+    return []
+
+
+def sink(seen):
+    def record(connection, what, done, total=None):
+        seen.append((connection, what, done, total))
+
+    return record
 
 
 @pytest.fixture
@@ -36,14 +39,14 @@ def test_import_orders_reports_orders_page_by_page(setup, emulator, reports):
     connection, store = setup
     for _ in range(60):
         emulator.add_order(emulator.make_order())
-    assert run_job("import-orders", connection, store).ok
+    assert run_job("import-orders", connection, store, progress=sink(reports)).ok
     assert [(what, done) for _, what, done, _ in reports] == [("orders", 50), ("orders", 60)]
 
 
 def test_sync_stock_reports_variants_read(setup, emulator, reports):
     connection, store = setup
     set_on_hand(store, "ACME", "MAIN", "RED-S", 3)
-    assert run_job("sync-stock", connection, store).ok
+    assert run_job("sync-stock", connection, store, progress=sink(reports)).ok
     assert reports and reports[-1][1:3] == ("variants", len(emulator.inventory))
 
 
@@ -53,7 +56,7 @@ def test_push_despatch_reports_orders_out_of_the_backlog(setup, emulator, report
         sq_id = emulator.add_order(emulator.make_order())
         local = insert_order(store, squarespace_id=sq_id, status="DESPATCHED")
         insert_shipment(store, local)
-    assert run_job("push-despatch", connection, store).ok
+    assert run_job("push-despatch", connection, store, progress=sink(reports)).ok
     assert [(what, done, total) for _, what, done, total in reports] == [
         ("orders", 1, 2),
         ("orders", 2, 2),

@@ -2,7 +2,7 @@
 
 Orders are put in the store with tests/factories.py, each matched to an emulator order by
 its squarespace_id; the CLI runs in-process (CliRunner) over real loopback HTTP. Clients
-never sleep: the runner's ``make_client`` is swapped for one with a no-op sleep.
+never sleep: the CLI is given a client factory with a no-op sleep (``obj=CLIENTS``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from factories import insert_order, insert_shipment, write_config
+from factories import FactoryRunner, insert_order, insert_shipment, write_config
 from sqsync.cli import cli
 from sqsync.config import load_config
 from sqsync.emulator import Emulator
-from sqsync.jobs import runner
 from sqsync.squarespace import Client
 from sqsync.store import Store, despatches
 
@@ -61,7 +59,7 @@ class Shop:
         return local, sq_id
 
     def push(self, *args: str):
-        result = CliRunner().invoke(
+        result = FactoryRunner(_no_sleep_client).invoke(
             cli, ["--config", str(self.config), "push-despatch", "--json", *args]
         )
         lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
@@ -96,7 +94,6 @@ class Shop:
 @pytest.fixture
 def shop(tmp_path, emulator, monkeypatch):
     monkeypatch.setenv("ACME_KEY", emulator.api_key)
-    monkeypatch.setattr(runner, "make_client", _no_sleep_client)
     config = write_config(tmp_path, api_url=emulator.url)
     store = Store.open(load_config(config).store_path)
     yield Shop(emulator, store, config)
@@ -385,8 +382,9 @@ def test_a_400_fails_with_the_api_message_until_retried(shop):
     assert shop.push()[1]["requests"] == 0  # not retried by itself
     shop.store.conn.execute("UPDATE shipments SET tracking_url = NULL WHERE order_id = ?",
                             (local,))  # fmt: skip
-    retry = CliRunner().invoke(cli, ["--config", str(shop.config), "despatch", "retry",
-                                     shop.order_number(local)])  # fmt: skip
+    retry = FactoryRunner(_no_sleep_client).invoke(
+        cli, ["--config", str(shop.config), "despatch", "retry", shop.order_number(local)]
+    )
     assert retry.exit_code == 0, retry.output
     assert shop.push()[1]["pushed"] == 1
     assert shop.tracking_on(sq_id) == ["T1"]
@@ -527,7 +525,9 @@ def test_imported_orders_despatched_from_a_feed_reach_squarespace_once(shop, tmp
     numbers = [shop.emu.orders[sq_id]["orderNumber"] for sq_id in sq_ids]
 
     def sqsync(*args: str, input: str | None = None):
-        result = CliRunner().invoke(cli, ["--config", str(shop.config), *args], input=input)
+        result = FactoryRunner(_no_sleep_client).invoke(
+            cli, ["--config", str(shop.config), *args], input=input
+        )
         assert result.exit_code == 0, result.output
         return result
 

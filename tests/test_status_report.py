@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
 
-from factories import insert_order, insert_shipment, write_config
+from factories import FactoryRunner, insert_order, insert_shipment, write_config
 from sqsync.cli import cli
 from sqsync.config import load_config
 from sqsync.status import status_report
@@ -123,10 +123,11 @@ def test_a_failed_job_shows_in_status_with_squarespaces_context_id(tmp_path, emu
     # `status`, where an operator finds it to quote to Squarespace support.
     monkeypatch.setenv("ACME_KEY", emulator.api_key)
     path = write_config(tmp_path, api_url=emulator.url)
-    monkeypatch.setattr("sqsync.jobs.runner.make_client", _no_wait_client)
     emulator.faults.add(method="GET", path="/1.0/commerce/orders", kind="500", count=10)
 
-    failed = CliRunner().invoke(cli, ["--config", str(path), "import-orders", "--json"])
+    failed = FactoryRunner(_no_wait_client).invoke(
+        cli, ["--config", str(path), "import-orders", "--json"]
+    )
     assert failed.exit_code == 1
     context_id = json.loads(failed.stdout)["context_id"]
     assert context_id

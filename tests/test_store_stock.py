@@ -7,12 +7,12 @@ import sqlite3
 import pytest
 
 from factories import insert_order
-from sqsync.errors import InputError, UsageError
+from sqsync.errors import AmbiguousError, InputError, UsageError
 from sqsync.store import Store, catalog
+from sqsync.store.owners import choose
 from sqsync.store.stock import (
     LevelUpdate,
     availability,
-    choose,
     import_levels,
     set_on_hand,
     stock_rows,
@@ -148,7 +148,7 @@ def test_import_levels_refuses_a_sku_twice(store):
 
 
 def test_import_levels_row_without_client_when_ambiguous(store):
-    with pytest.raises(InputError, match=r"f line 2: client: missing, and several clients"):
+    with pytest.raises(AmbiguousError, match=r"f line 2: client: missing, and several clients"):
         import_levels(
             store, [LevelUpdate(2, "A", 1)], source="f", clients=["ACME", "BETA"],
             warehouses=["MAIN"], default_client=None, default_warehouse="MAIN",
@@ -158,7 +158,7 @@ def test_import_levels_row_without_client_when_ambiguous(store):
 def test_choose():
     assert choose(None, ["ACME"], "client") == "ACME"
     assert choose("BETA", ["ACME", "BETA"], "client") == "BETA"
-    with pytest.raises(UsageError, match=r"several clients are configured \(ACME, BETA\); give"):
+    with pytest.raises(AmbiguousError, match=r"several clients are configured \(ACME, BETA\)$"):
         choose(None, ["ACME", "BETA"], "client")
     with pytest.raises(UsageError, match=r"unknown warehouse 'EAST'; known: MAIN"):
         choose("EAST", ["MAIN"], "warehouse")

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from factories import insert_order, write_config
+from factories import FactoryRunner, insert_order, write_config
 from sqsync.cli import cli
 from sqsync.config import Connection, load_config
 from sqsync.emulator import Emulator, EmulatorState
@@ -70,7 +70,7 @@ class Shop:
 
     def run(self, *args: str, code: int = 0, verbose: bool = False) -> Result:
         root = ["--config", str(self.config), *(["-v"] if verbose else [])]
-        result = CliRunner().invoke(cli, [*root, "sync-stock", *args])
+        result = FactoryRunner(no_wait_client).invoke(cli, [*root, "sync-stock", *args])
         assert result.exit_code == code, (result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
         return result
@@ -91,7 +91,6 @@ class Shop:
 def shop(make_emulator, tmp_path, monkeypatch) -> Iterator[Shop]:
     emu = make_emulator(EmulatorState())
     monkeypatch.setenv("ACME_KEY", emu.api_key)
-    monkeypatch.setattr(runner, "make_client", no_wait_client)
     yield Shop(emu, tmp_path)
 
 
@@ -425,7 +424,7 @@ def test_only_connections_with_stock_sync_are_synced_and_naming_another_is_refus
             {"name": "other", "stock_sync": False, "order_prefix": "O-", **base},
         ],
     )
-    runner_ = CliRunner()
+    runner_ = FactoryRunner(no_wait_client)
 
     synced = runner_.invoke(cli, ["--config", str(config), "sync-stock", "--json"])
     refused = runner_.invoke(cli, ["--config", str(config), "sync-stock", "-c", "other"])

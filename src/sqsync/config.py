@@ -43,7 +43,7 @@ from sqsync.errors import ConfigError
 log = logging.getLogger("sqsync.config")
 
 DEFAULT_API_URL = "https://api.squarespace.com"
-# Squarespace's Order.paymentState enum (squarespace-api.md); `paymentStates` rejects others.
+# Squarespace's Order.paymentState enum; its `paymentStates` filter rejects other values.
 PAYMENT_STATES = frozenset(
     {
         "NOT_CHARGED",

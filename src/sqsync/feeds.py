@@ -14,22 +14,29 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from sqsync.clock import utcnow
+from sqsync.domain.despatch import Despatch
+from sqsync.domain.limits import MAX_QUANTITY, MAX_SHIPMENT_FIELD, is_http_url
 from sqsync.errors import InputError
 
 FEED_FORMATS = ("csv", "ndjson")
 Row = TypeVar("Row", bound=BaseModel)
-
-
-# The most units one stock line may hold: far beyond any warehouse, and well inside
-# SQLite's 64-bit integers (a larger number would overflow there, not fail here).
-MAX_QUANTITY = 1_000_000_000
 
 
 def _whole_number(value: Any) -> Any:
@@ -105,7 +112,7 @@ def read_rows(source: str | Path | IO[bytes], fmt: str, model: type[Row]) -> lis
         try:
             rows.append((line, model.model_validate(record)))
         except ValidationError as error:
-            raise InputError(f"{name} line {line}: {_describe(error)}") from None
+            raise InputError(f"{name} line {line}: {describe_error(error)}") from None
     return rows
 
 
@@ -179,7 +186,8 @@ def _ndjson_records(name: str, text: str) -> Iterator[tuple[int, Any]]:
         yield line, {k: v for k, v in record.items() if v is not None}
 
 
-def _describe(error: ValidationError) -> str:
+def describe_error(error: ValidationError) -> str:
+    """One line for the first problem of a row: ``field: what is wrong, got "value"``."""
     problem = error.errors(include_url=False)[0]
     field = ".".join(str(part) for part in problem["loc"])
     kind = problem["type"]
@@ -192,3 +200,119 @@ def _describe(error: ValidationError) -> str:
         if kind != "whole_number" and isinstance(problem.get("input"), str | int | float):
             message = f'{message[:1].lower()}{message[1:]}, got "{problem["input"]}"'
     return f"{field}: {message}" if field else message
+
+
+# ---------------------------------------------------------------------- despatch rows
+
+# The fields Squarespace caps at 100 characters (checked on the row, so a feed is refused
+# when it is imported, not days later when push-despatch gets a 400).
+_CAPPED = ("carrier", "service", "tracking_number")
+
+
+def _stripped_or_none(value: Any) -> Any:
+    # NDJSON writers often emit numeric order and tracking numbers as numbers.
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _aware_time(value: Any) -> Any:
+    if value is None or isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise PydanticCustomError(
+                "iso_time", "must be an ISO-8601 time with a timezone, e.g. 2026-11-27T10:00:00Z"
+            )
+    if moment is not None and moment.tzinfo is None:
+        raise PydanticCustomError(
+            "naive_time", "has no timezone; add Z for UTC or an offset such as +01:00"
+        )
+    return moment
+
+
+def _http_url(value: Any) -> Any:
+    if isinstance(value, str) and not is_http_url(value):
+        raise PydanticCustomError("http_url", "must be an http(s) URL")
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_stripped_or_none), Field(min_length=1)]
+OptionalText = Annotated[str | None, BeforeValidator(_stripped_or_none)]
+
+
+class DespatchRow(FeedRow):
+    """A ``despatch import`` row (and the checks ``despatch add`` applies to its options)."""
+
+    order_number: Annotated[Text, Field(max_length=200)]
+    carrier: Text
+    service: Text
+    tracking_number: OptionalText = None
+    tracking_url: Annotated[OptionalText, BeforeValidator(_http_url)] = None
+    shipped_at: Annotated[datetime | None, BeforeValidator(_aware_time)] = None
+    client: Code | None = None
+
+    @model_validator(mode="after")
+    def _squarespace_limits(self) -> DespatchRow:
+        # Checked here rather than per field so the message does not echo a huge value.
+        for name in _CAPPED:
+            value = getattr(self, name)
+            if value is not None and len(value) > MAX_SHIPMENT_FIELD:
+                raise PydanticCustomError(
+                    "too_long",
+                    "{name}: {length} characters; Squarespace takes at most {most}",
+                    {"name": name, "length": len(value), "most": MAX_SHIPMENT_FIELD},
+                )
+        if self.tracking_url is not None and self.tracking_number is None:
+            raise PydanticCustomError(
+                "url_without_number",
+                "tracking_url given without tracking_number; Squarespace keeps a URL only "
+                "on a shipment with a tracking number",
+            )
+        return self
+
+
+def despatch_of(where: str, row: DespatchRow, client: str | None = None) -> Despatch:
+    """The row's despatch; ``client`` is the default for a row without one."""
+    return Despatch(
+        where,
+        row.order_number,
+        row.carrier,
+        row.service,
+        row.tracking_number,
+        row.tracking_url,
+        row.shipped_at,
+        row.client or client,
+    )
+
+
+def despatches_from_feed(
+    rows: Iterable[tuple[int, DespatchRow]], source: str, client: str | None = None
+) -> list[Despatch]:
+    """Despatches for the ``(line, row)`` pairs :func:`read_rows` returns."""
+    return [despatch_of(f"{source} line {line}", row, client) for line, row in rows]
+
+
+def despatch_from_options(
+    where: str, *, clock: Callable[[], datetime] = utcnow, **options: Any
+) -> Despatch:
+    """One despatch from command options, checked exactly like a feed row.
+
+    ``despatch add`` names one parcel shipped now (unless --shipped-at says when), so its
+    time is explicit: a second trackless parcel added later is a new parcel, not a repeat.
+    """
+    try:
+        row = DespatchRow.model_validate({k: v for k, v in options.items() if v is not None})
+    except ValidationError as error:
+        raise InputError(f"{where}: {describe_error(error)}") from None
+    despatch = despatch_of(where, row)
+    if despatch.shipped_at is None:
+        despatch = replace(despatch, shipped_at=clock())
+    return despatch

@@ -7,73 +7,23 @@ is the stable ``status --json`` output documented in the README.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqsync.jobs.runner import last_attempts, utcnow
+from sqsync.clock import utcnow
 from sqsync.jobs.schedule import jobs_for, next_due
 from sqsync.store import Store, utc_text
+from sqsync.store.despatches import shipment_counts
 from sqsync.store.locks import holder, is_stale
+from sqsync.store.orders import open_order_counts
+from sqsync.store.runlog import last_attempts, last_error, last_run
 
 if TYPE_CHECKING:
     from sqsync.config import Connection
 
 # Flat columns of the human table, one row per connection and job.
 TABLE_COLUMNS = ["connection", "job", "last_run", "outcome", "counts", "next_due"]
-
-
-def _last_run(store: Store, connection: str, job: str) -> dict[str, Any] | None:
-    row = store.conn.execute(
-        "SELECT * FROM run_log WHERE connection = ? AND job = ? ORDER BY id DESC LIMIT 1",
-        (connection, job),
-    ).fetchone()
-    if row is None:
-        return None
-    return {
-        "started_at": row["started_at"],
-        "finished_at": row["finished_at"],
-        "outcome": row["outcome"],
-        "counts": json.loads(row["counts"]),
-        "requests": row["requests"],
-        "error": row["error"],
-        "context_id": row["context_id"],
-    }
-
-
-def _last_error(store: Store, connection: str) -> dict[str, Any] | None:
-    row = store.conn.execute(
-        "SELECT job, started_at, error, context_id FROM run_log"
-        " WHERE connection = ? AND outcome = 'failed' ORDER BY id DESC LIMIT 1",
-        (connection,),
-    ).fetchone()
-    return dict(row) if row is not None else None
-
-
-def _order_counts(store: Store, connection: str) -> dict[str, int]:
-    rows = store.conn.execute(
-        "SELECT status, count(*) FROM orders WHERE connection = ? AND status IN ('NEW', 'HOLDING')"
-        " GROUP BY status",
-        (connection,),
-    )
-    counts = {"NEW": 0, "HOLDING": 0}
-    counts.update({status: n for status, n in rows})
-    return counts
-
-
-def _shipment_counts(store: Store, connection: str) -> dict[str, int]:
-    rows = store.conn.execute(
-        "SELECT s.push_state, count(*) FROM shipments s JOIN orders o ON o.id = s.order_id"
-        " WHERE o.connection = ? AND s.push_state != 'pushed' GROUP BY s.push_state",
-        (connection,),
-    )
-    by_state = dict(rows.fetchall())
-    return {
-        # pending and sending go out on the next push-despatch; failed wait for a person.
-        "unpushed": sum(by_state.values()),
-        "failed": by_state.get("failed", 0),
-    }
 
 
 def connection_status(
@@ -88,21 +38,21 @@ def connection_status(
     for job in jobs_for(connection):
         due = next_due(connection, job, attempts.get(job))
         jobs[job] = {
-            "last_run": _last_run(store, connection.name, job),
+            "last_run": last_run(store, connection.name, job),
             # Never run, or overdue: due now.
             "next_due": utc_text(due) if due is not None and due > now else "now",
         }
     lock = holder(store, connection.name)
-    shipments = _shipment_counts(store, connection.name)
+    shipments = shipment_counts(store, connection.name)
     return {
         "connection": connection.name,
         "active": connection.active,
         "stock_sync": connection.stock_sync,
         "jobs": jobs,
-        "orders": _order_counts(store, connection.name),
+        "orders": open_order_counts(store, connection.name),
         "unpushed_shipments": shipments["unpushed"],
         "failed_shipments": shipments["failed"],
-        "last_error": _last_error(store, connection.name),
+        "last_error": last_error(store, connection.name),
         "locked_by": (
             lock.describe()
             if lock is not None and not is_stale(lock, now, host=socket.gethostname())

@@ -19,7 +19,10 @@ import click
 from sqsync import __version__
 
 if TYPE_CHECKING:
-    from sqsync.config import Config
+    from sqsync.config import Config, Connection
+    from sqsync.jobs.runner import ClientFactory
+    from sqsync.progress import Sink
+    from sqsync.squarespace import Client
     from sqsync.store import Store
 
 FORMAT_CHOICE = click.Choice(["table", "json", "ndjson", "csv"])
@@ -30,7 +33,7 @@ class CommandError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it on the class
 
     def show(self, file: Any = None) -> None:
         click.echo(f"sqsync: error: {self.format_message()}", err=True)
@@ -40,10 +43,14 @@ class SqsyncGroup(click.Group):
     """Turns library exceptions into one clean line on stderr instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from sqsync.errors import SqsyncError
+        from sqsync.errors import AmbiguousError, SqsyncError
 
         try:
             return super().invoke(ctx)
+        except AmbiguousError as error:
+            what = error.what
+            how = f"add a {what} column or give --{what}" if error.in_feed else f"give --{what}"
+            raise CommandError(f"{error}; {how}", error.exit_code) from None
         except SqsyncError as error:
             raise CommandError(str(error), error.exit_code) from None
         except BrokenPipeError:
@@ -51,21 +58,37 @@ class SqsyncGroup(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(0)
-        except Exception as error:
-            # Squarespace errors are defined in a module we only import on demand.
-            if type(error).__module__.startswith("sqsync.squarespace"):
-                raise CommandError(str(error), 1) from None
-            raise
 
 
 class App:
-    """Per-invocation state: where the config is, loaded once on first use."""
+    """Per-invocation state: where the config is (loaded once on first use), how to make
+    a Squarespace client, and where job progress goes.
 
-    def __init__(self, config_path: str | None, verbosity: int, log_format: str) -> None:
+    Tests pass ``obj={"client_factory": ...}`` to click's ``invoke`` to give every
+    command their own client (a mock transport, no sleeping) without patching a module.
+    """
+
+    def __init__(
+        self,
+        config_path: str | None,
+        verbosity: int,
+        log_format: str,
+        *,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
         self.config_path = Path(config_path) if config_path else Path("sqsync.toml")
         self.verbosity = verbosity
         self.log_format = log_format
         self._config: Config | None = None
+        self._client_factory = client_factory
+        self.progress: Sink | None = None
+
+    def make_client(self, connection: Connection, **overrides: Any) -> Client:
+        if self._client_factory is not None:
+            return self._client_factory(connection, **overrides)
+        from sqsync.jobs.runner import make_client
+
+        return make_client(connection, **overrides)
 
     @property
     def config(self) -> Config:
@@ -117,29 +140,24 @@ def cli(
       sqsync --config shop.toml import-orders -c acme
     """
     verbosity = verbose - quiet
-    ctx.obj = App(config_path, verbosity, log_format)
+    given = ctx.obj if isinstance(ctx.obj, dict) else {}
+    app = App(config_path, verbosity, log_format, client_factory=given.get("client_factory"))
+    ctx.obj = app
     from sqsync.logs import configure_logging
 
-    configure_logging(verbosity, log_format, _progress_bar(ctx, verbosity))
+    bar = _progress_bar(ctx, verbosity)
+    app.progress = bar
+    configure_logging(verbosity, log_format, bar)
 
 
 def _progress_bar(ctx: click.Context, verbosity: int) -> Any:
     """Draw job progress on stderr when a person is watching it (never under cron or -q)."""
-    from sqsync import progress
-
     if verbosity < 0 or not sys.stderr.isatty():
-        progress.set_sink(None)
         return None
     from sqsync.logs import ProgressBar
 
     bar = ProgressBar(sys.stderr)
-    progress.set_sink(bar)
-
-    def done() -> None:
-        bar.clear()
-        progress.set_sink(None)
-
-    ctx.call_on_close(done)
+    ctx.call_on_close(bar.clear)
     return bar
 
 
@@ -239,30 +257,16 @@ def run_job_command(
     selected = app.config.select(connections, stock_sync_only=stock_sync_only)
     for connection in selected:
         connection.api_key()
+    from sqsync.jobs.runner import run_locked
+
+    if app.progress is not None:
+        options["progress"] = app.progress
     store = app.open_store()
     try:
-        results = [_locked(job, connection, store, dry_run, **options) for connection in selected]
+        results = [
+            run_locked(job, c, store, dry_run=dry_run, client_factory=app.make_client, **options)
+            for c in selected
+        ]
     finally:
         store.close()
     report_results(results, as_json)
-
-
-def _locked(job: str, connection: Any, store: Store, dry_run: bool, **options: Any) -> Any:
-    """Run ``job`` holding the connection's lock, the same lock ``sqsync run`` takes.
-
-    Two concurrent stock syncs would apply each delta twice, so a connection that is busy
-    is refused in one line (exit 1). A dry run writes nothing and takes no lock.
-    """
-    from sqsync.jobs import JobResult
-    from sqsync.jobs.runner import run_job
-    from sqsync.store.locks import ConnectionLocked, acquire
-
-    if dry_run:
-        return run_job(job, connection, store, dry_run=True, **options)
-    try:
-        lease = acquire(store, connection.name, command=f"sqsync {job}")
-    except ConnectionLocked as locked:
-        return JobResult(connection.name, job, ok=False, error=str(locked))
-    with lease:
-        lease.start_heartbeat()
-        return run_job(job, connection, store, guard=lease.check, **options)

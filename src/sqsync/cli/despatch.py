@@ -75,7 +75,8 @@ def add_despatch(
       sqsync despatch add SQ-1001 --carrier DPD --service "Next Day" \\
           --tracking-number 15501234567890 --shipped-at 2026-11-27T16:30:00Z
     """
-    from sqsync.jobs.despatch import despatch_from_options, record_despatches
+    from sqsync.feeds import despatch_from_options
+    from sqsync.store.recording import record_despatches
 
     parcel = despatch_from_options(
         f"despatch {order_number}",
@@ -111,8 +112,8 @@ def import_despatches(app: App, source: str, fmt: str | None, client: str | None
       sqsync despatch import shipped.csv
       carrier-export | sqsync despatch import - --format ndjson
     """
-    from sqsync.feeds import feed_format, read_rows
-    from sqsync.jobs.despatch import DespatchRow, despatches_from_feed, record_despatches
+    from sqsync.feeds import DespatchRow, despatches_from_feed, feed_format, read_rows
+    from sqsync.store.recording import record_despatches
 
     rows = read_rows(source, feed_format(source, fmt), DespatchRow)
     name = "stdin" if source == "-" else source
@@ -156,7 +157,7 @@ def retry_despatch(app: App, order_number: str, client: str | None) -> None:
     Example:
       sqsync despatch retry SQ-1001 && sqsync push-despatch -c acme
     """
-    from sqsync.jobs.despatch import retry_failed
+    from sqsync.store.recording import retry_failed
 
     with app.open_store() as store:
         count = retry_failed(store, order_number, client)

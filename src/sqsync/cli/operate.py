@@ -35,9 +35,17 @@ def run(app: App, connections: tuple[str, ...], force: bool, workers: int, as_js
     from sqsync.cli._root import report_results
     from sqsync.jobs.runner import run_due
     from sqsync.output import to_json
+    from sqsync.progress import no_progress
 
     selected = app.config.select(connections)
-    outcomes = run_due(selected, app.config.store_path, force=force, workers=workers)
+    outcomes = run_due(
+        selected,
+        app.config.store_path,
+        force=force,
+        workers=workers,
+        client_factory=app.make_client,
+        progress=app.progress or no_progress,
+    )
     if as_json:
         for outcome in outcomes:
             if outcome.locked_by is not None:
@@ -102,7 +110,6 @@ def check(app: App, connections: tuple[str, ...], as_json: bool) -> None:
       sqsync check -c acme
     """
     from sqsync.check import check_connection
-    from sqsync.jobs.runner import make_client
     from sqsync.output import to_json
 
     config = app.config
@@ -112,7 +119,7 @@ def check(app: App, connections: tuple[str, ...], as_json: bool) -> None:
         click.echo(f"config {config.path}: OK ({count} connection{'s' if count != 1 else ''})")
     failed = False
     for connection in selected:
-        result = check_connection(connection, lambda c: make_client(c, max_attempts=2))
+        result = check_connection(connection, lambda c: app.make_client(c, max_attempts=2))
         failed = failed or not result.ok
         if as_json:
             click.echo(to_json(result.to_json()))

@@ -68,21 +68,13 @@ def show_order(app: App, order_number: str, client: str | None, fmt: str) -> Non
       sqsync orders show SQ-1001
       sqsync orders show 1001 --client ACME --format table
     """
-    from sqsync.errors import InputError, UsageError
     from sqsync.output import to_json
-    from sqsync.store.orders import find_orders, flat_order
+    from sqsync.store.orders import flat_order, order_dict
+    from sqsync.store.owners import resolve_order
 
     with app.open_store() as store:
-        found = find_orders(store, order_number, client)
-    if not found:
-        where = f" for client {client}" if client else ""
-        raise InputError(f"order {order_number} not found{where}")
-    if len(found) > 1:
-        clients = ", ".join(order["client"] for order in found)
-        raise UsageError(
-            f"order {order_number} exists for several clients ({clients}); give --client"
-        )
-    order = found[0]
+        order = order_dict(store, resolve_order(store, order_number, client).id)
+    assert order is not None  # resolve_order found it in this connection
     if fmt == "json":
         click.echo(to_json(order, indent=2))
         return

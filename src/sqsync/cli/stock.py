@@ -58,9 +58,10 @@ def set_stock(app: App, sku: str, quantity: int, client: str | None, warehouse: 
     Example:
       sqsync stock set RED-S 12 --client ACME --warehouse MAIN
     """
+    from sqsync.domain.limits import MAX_QUANTITY
     from sqsync.errors import UsageError
-    from sqsync.feeds import MAX_QUANTITY
-    from sqsync.store.stock import choose, set_on_hand
+    from sqsync.store.owners import choose
+    from sqsync.store.stock import set_on_hand
 
     if quantity > MAX_QUANTITY:
         raise UsageError(f"stock set {sku}: quantity must be at most {MAX_QUANTITY:,}")
@@ -92,7 +93,8 @@ def import_stock(
       printf 'sku,quantity\\nRED-S,12\\n' | sqsync stock import -
     """
     from sqsync.feeds import StockLevelRow, feed_format, read_rows
-    from sqsync.store.stock import LevelUpdate, choose, import_levels
+    from sqsync.store.owners import choose
+    from sqsync.store.stock import LevelUpdate, import_levels
 
     rows = read_rows(source, feed_format(source, fmt), StockLevelRow)
     with app.open_store() as store:

@@ -252,7 +252,8 @@ def _variants(rng: random.Random, count: int) -> list[dict[str, Any]]:
         for name, code, pence, option, first, second in _PRODUCTS:
             prefix = code if series == 1 else f"{code}{series}"
             title = name if series == 1 else f"{name} {series}"
-            for combo in itertools.product(first, second or [None]):
+            seconds: list[str | None] = list(second) if second else [None]
+            for combo in itertools.product(first, seconds):
                 values = [v for v in combo if v is not None]
                 combos.append((title, "-".join([prefix, *values]), pence, option, values))
                 if len(combos) == count:

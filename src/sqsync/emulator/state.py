@@ -76,6 +76,14 @@ class Stats:
         "rate_limited",
     )
 
+    requests: int
+    adjustments_applied: int
+    idempotent_replays: int
+    fulfilments_applied: int
+    emails_sent: int
+    faults_injected: int
+    rate_limited: int
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.reset()
@@ -166,7 +174,7 @@ class EmulatorState:
                 raise ValueError(f"order {number} needs a string id and an ISO-8601 modifiedOn")
             shop.orders[order["id"]] = order
         shop.order_index = sorted(
-            (iso_to_ms(o["modifiedOn"]), oid) for oid, o in shop.orders.items()
+            (iso_to_ms(o["modifiedOn"]) or 0, oid) for oid, o in shop.orders.items()
         )
         for number, item in enumerate(inventory):
             if not isinstance(item.get("variantId"), str):

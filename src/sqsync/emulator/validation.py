@@ -34,7 +34,7 @@ PAYMENT_STATES = (
     "REFUND_FAILED",
     "PARTIALLY_PAID",
 )
-DEFAULT_PAYMENT_STATES = ("NOT_CHARGED", "AUTHORIZED", "PAID", "REFUNDED")
+DEFAULT_PAYMENT_STATES: tuple[str, ...] = ("NOT_CHARGED", "AUTHORIZED", "PAID", "REFUNDED")
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 Position = tuple[int, str]
@@ -133,7 +133,7 @@ def _order_query_from_cursor(cursor: str) -> tuple[OrderQuery, Position]:
     data = decode_cursor(cursor)
     after, before, status = data.get("a"), data.get("c"), data.get("f")
     states, modified, last_id = data.get("p"), data.get("m"), data.get("i")
-    well_formed = (
+    well_formed: bool = (
         all(value is None or type(value) is int for value in (after, before))
         and (status is None or status in FULFILLMENT_STATUSES)
         and isinstance(states, list)
@@ -141,9 +141,10 @@ def _order_query_from_cursor(cursor: str) -> tuple[OrderQuery, Position]:
         and type(modified) is int
         and isinstance(last_id, str)
     )
-    if not well_formed:
+    # The isinstance checks repeat well_formed's, for the type checker.
+    if not well_formed or not isinstance(states, list) or not isinstance(modified, int):
         raise invalid("The cursor is not valid.")
-    return OrderQuery(after, before, status, tuple(states)), (modified, last_id)
+    return OrderQuery(after, before, status, tuple(states)), (modified, str(last_id))
 
 
 def parse_inventory_cursor(params: dict[str, list[str]]) -> str | None:

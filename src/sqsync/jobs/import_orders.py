@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqsync import progress
+from sqsync.clock import utcnow
 from sqsync.config import PAYMENT_STATES
 from sqsync.errors import UsageError
 from sqsync.jobs import JobResult, no_guard
@@ -66,9 +66,10 @@ from sqsync.jobs.order_mapping import (
     merge_problems,
     only_unknown_skus,
     order_number,
+    squarespace_state,
 )
-from sqsync.jobs.runner import utcnow
 from sqsync.prefetch import prefetched
+from sqsync.progress import Sink, no_progress
 from sqsync.squarespace.errors import SquarespaceError
 from sqsync.store import catalog, order_writes
 from sqsync.store.database import parse_time, utc_text
@@ -184,6 +185,7 @@ def import_orders(
     clock: Callable[[], datetime] = utcnow,
     since: datetime | None = None,
     guard: Callable[[], None] = no_guard,
+    progress: Sink = no_progress,
 ) -> JobResult:
     """Import (and update) one connection's orders; see the module docstring for the rules."""
     run = _Run(store, connection, dry_run=dry_run, now=clock())
@@ -215,7 +217,7 @@ def import_orders(
                 with _unit_of_work(store, dry_run) as conn:
                     run.apply_page(conn, page)
                 read += len(page.orders) + len(page.invalid)
-                progress.report(connection.name, "orders", read)
+                progress(connection.name, "orders", read)
     except SquarespaceError as error:
         # The pages before stay committed; report them with the failure, keep the window.
         run.result.ok = False
@@ -408,7 +410,7 @@ class _Run:
             existing.sq_modified_on
         ):
             return "unchanged"  # the overlap re-read it, or an older copy of it
-        state = SquarespaceState.of(order)
+        state = squarespace_state(order)
         if existing.status == "DESPATCHED":
             return self._update_despatched(conn, existing, state)
         if existing.status == "CANCELLED":

@@ -31,29 +31,53 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqsync.jobs.skus import channel_sku, warehouse_sku
+from sqsync.domain.orders import (
+    ADDRESS_FIELDS,
+    CANCELED,
+    CANCELLED_IN_SQUARESPACE,
+    FULFILLED,
+    FULFILLED_IN_SQUARESPACE,
+    NO_PHYSICAL_LINES,
+    PAYMENT_STATE,
+    PENDING,
+    SHIPPING_ZONE,
+    UNKNOWN_SKU,
+    AddressRecord,
+    ItemRecord,
+    OrderRecord,
+    SquarespaceState,
+    merge_problems,
+    only_unknown_skus,
+)
+from sqsync.domain.skus import channel_sku, warehouse_sku
 from sqsync.squarespace.models import Address, LineItem, LineItemType, Money, Order
+
+# Re-exported: the mapping's callers name its outcomes from here.
+__all__ = [
+    "CANCELED",
+    "CANCELLED_IN_SQUARESPACE",
+    "FULFILLED",
+    "FULFILLED_IN_SQUARESPACE",
+    "ItemRecord",
+    "MappingError",
+    "MappingSettings",
+    "OrderRecord",
+    "Skip",
+    "SkipReason",
+    "SquarespaceState",
+    "decide",
+    "map_order",
+    "merge_problems",
+    "only_unknown_skus",
+    "order_number",
+    "squarespace_state",
+]
 
 if TYPE_CHECKING:
     from sqsync.config import Connection
-
-PENDING = "PENDING"
-FULFILLED = "FULFILLED"
-CANCELED = "CANCELED"
-
-UNKNOWN_SKU = "unknown_sku:"
-PAYMENT_STATE = "payment_state:"
-SHIPPING_ZONE = "shipping_zone:"
-NO_PHYSICAL_LINES = "no_physical_lines"
-FULFILLED_IN_SQUARESPACE = "fulfilled_in_squarespace"
-CANCELLED_IN_SQUARESPACE = "cancelled_in_squarespace"
-# Problems that describe the order's current Squarespace data; they are recomputed on
-# every update. Any other problem (fulfilled_in_squarespace, ...) stays until a person acts.
-_DERIVED_PREFIXES = (UNKNOWN_SKU, PAYMENT_STATE, SHIPPING_ZONE, NO_PHYSICAL_LINES)
 
 
 class SkipReason(StrEnum):
@@ -97,56 +121,14 @@ class Skip:
     detail: str
 
 
-@dataclass(frozen=True)
-class ItemRecord:
-    """One physical line: ``sku`` is the warehouse SKU, ``channel_sku`` Squarespace's."""
-
-    line_id: str
-    sku: str
-    channel_sku: str | None
-    variant_id: str | None
-    name: str | None
-    quantity: int
-    unit_price: str | None
+def squarespace_state(order: Order) -> SquarespaceState:
+    return SquarespaceState(order.fulfillment_status, order.payment_state, order.modified_on)
 
 
-@dataclass(frozen=True)
-class SquarespaceState:
-    """Where the order stands in Squarespace, noted on every stored order that changed."""
-
-    fulfillment_status: str
-    payment_state: str | None
-    modified_on: datetime
-
-    @classmethod
-    def of(cls, order: Order) -> SquarespaceState:
-        return cls(order.fulfillment_status, order.payment_state, order.modified_on)
-
-
-@dataclass(frozen=True)
-class OrderRecord:
-    """A warehouse order built from a Squarespace order; money is decimal text."""
-
-    squarespace_id: str
-    order_number: str
-    problems: tuple[str, ...]
-    items: tuple[ItemRecord, ...]
-    customer_email: str | None
-    shipping_address: Address
-    billing_address: Address
-    currency: str | None
-    subtotal: str | None
-    shipping_total: str | None
-    discount_total: str | None
-    tax_total: str | None
-    total: str | None
-    shipping_method: str | None
-    squarespace: SquarespaceState
-    created_on: datetime
-
-    @property
-    def status(self) -> str:
-        return "HOLDING" if self.problems else "NEW"
+def address_record(address: Address | None) -> AddressRecord:
+    if address is None:
+        return AddressRecord()
+    return AddressRecord(*(getattr(address, name) for name in ADDRESS_FIELDS))
 
 
 def decide(
@@ -204,8 +186,8 @@ def map_order(order: Order, settings: MappingSettings, known_skus: Collection[st
         problems=tuple(problems),
         items=items,
         customer_email=order.customer_email,
-        shipping_address=order.shipping_address or Address(),
-        billing_address=order.billing_address or Address(),
+        shipping_address=address_record(order.shipping_address),
+        billing_address=address_record(order.billing_address),
         currency=currency,
         subtotal=money_text(order.subtotal),
         shipping_total=money_text(order.shipping_total),
@@ -213,7 +195,7 @@ def map_order(order: Order, settings: MappingSettings, known_skus: Collection[st
         tax_total=money_text(order.tax_total),
         total=money_text(order.grand_total),
         shipping_method=order.shipping_lines[0].method if order.shipping_lines else None,
-        squarespace=SquarespaceState.of(order),
+        squarespace=squarespace_state(order),
         created_on=order.created_on,
     )
 
@@ -237,18 +219,6 @@ def map_line(line: LineItem, settings: MappingSettings) -> ItemRecord:
         quantity=line.quantity,
         unit_price=money_text(line.unit_price_paid),
     )
-
-
-def merge_problems(current: Collection[str], derived: Collection[str]) -> tuple[str, ...]:
-    """An updated order's problems: the kept ones (set by a person or a state change) plus
-    those derived afresh from the new Squarespace data."""
-    kept = [p for p in current if not p.startswith(_DERIVED_PREFIXES)]
-    return tuple(dict.fromkeys([*kept, *derived]))
-
-
-def only_unknown_skus(problems: Collection[str]) -> bool:
-    """True when an order is held only because the warehouse lacks some of its SKUs."""
-    return bool(problems) and all(p.startswith(UNKNOWN_SKU) for p in problems)
 
 
 def order_number(order: Order, settings: MappingSettings) -> str:

@@ -53,10 +53,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqsync import progress
+from sqsync.clock import utcnow
+from sqsync.domain.orders import FULFILLED_IN_SQUARESPACE
 from sqsync.jobs import JobResult, no_guard
-from sqsync.jobs.order_mapping import FULFILLED_IN_SQUARESPACE
-from sqsync.jobs.runner import utcnow
+from sqsync.progress import Sink, no_progress
 from sqsync.squarespace.errors import (
     AuthenticationError,
     ConflictError,
@@ -111,6 +111,7 @@ def push_despatch(
     dry_run: bool = False,
     clock: Callable[[], datetime] = utcnow,
     guard: Callable[[], None] = no_guard,
+    progress: Sink = no_progress,
 ) -> JobResult:
     """Push the connection's unpushed shipments to Squarespace (see the module doc)."""
     result = JobResult(connection.name, JOB, dry_run=dry_run)
@@ -132,7 +133,7 @@ def push_despatch(
             result.error = f"stopped after {done} of {len(orders)} orders: {stop.error}"
             result.context_id = stop.error.context_id
             break
-        progress.report(connection.name, "orders", done, len(orders))
+        progress(connection.name, "orders", done, len(orders))
     if pusher.failures:
         result.details["failures"] = pusher.failures
     return result

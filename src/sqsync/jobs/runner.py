@@ -13,43 +13,50 @@ connection's lock held throughout (:mod:`sqsync.store.locks`).
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqsync.clock import utcnow
 from sqsync.errors import SqsyncError
 from sqsync.jobs import JobResult
-from sqsync.jobs.schedule import ATTEMPTED, LastRun, due_jobs
+from sqsync.jobs.schedule import due_jobs
+from sqsync.progress import Sink, no_progress
 
 if TYPE_CHECKING:
     from sqsync.config import Connection
     from sqsync.squarespace import Client
     from sqsync.store import Store
-    from sqsync.store.locks import Holder
+    from sqsync.store.locks import Holder, Lease
 
 log = logging.getLogger("sqsync.jobs")
 
-# Job name -> (module, function). Imported on demand: a cron run that has nothing due
-# should not pay for importing every job.
-_JOBS = {
-    "import-orders": ("sqsync.jobs.import_orders", "import_orders"),
-    "push-despatch": ("sqsync.jobs.push_despatch", "push_despatch"),
-    "sync-stock": ("sqsync.jobs.sync_stock", "sync_stock"),
-}
+# ``factory(connection, **client_options)``: the CLI's, or a test's (no sleeping, a mock
+# transport); ``job(client, store, connection, **options)``.
+ClientFactory = Callable[..., "Client"]
+Job = Callable[..., JobResult]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+def job_function(job: str) -> Job:
+    """The function of ``job``. Imported here, not at module level: a cron run that has
+    nothing due should not pay for importing every job."""
+    if job == "import-orders":
+        from sqsync.jobs.import_orders import import_orders
 
+        return import_orders
+    if job == "push-despatch":
+        from sqsync.jobs.push_despatch import push_despatch
 
-def job_function(job: str) -> Callable[..., JobResult]:
-    module, name = _JOBS[job]
-    return getattr(importlib.import_module(module), name)
+        return push_despatch
+    if job == "sync-stock":
+        from sqsync.jobs.sync_stock import sync_stock
+
+        return sync_stock
+    raise ValueError(f"unknown job {job!r}")
 
 
 def make_client(connection: Connection, **overrides: Any) -> Client:
@@ -65,11 +72,15 @@ def run_job(
     store: Store,
     *,
     client: Client | None = None,
+    client_factory: ClientFactory = make_client,
     dry_run: bool = False,
     clock: Callable[[], datetime] = utcnow,
     **options: Any,
 ) -> JobResult:
-    """Run ``job`` for ``connection`` and record it in the run log (not for a dry run)."""
+    """Run ``job`` for ``connection`` and record it in the run log (not for a dry run).
+
+    With no ``client``, one is made with ``client_factory`` and closed afterwards.
+    """
     from sqsync.squarespace.errors import SquarespaceError
     from sqsync.store import runlog
 
@@ -79,7 +90,7 @@ def run_job(
     before = client.request_count if client is not None else 0
     try:
         if client is None:
-            client = make_client(connection)
+            client = client_factory(connection)
         result = fn(client, store, connection, dry_run=dry_run, clock=clock, **options)
     except SquarespaceError as error:
         result = JobResult(connection.name, job, ok=False, error=str(error))
@@ -129,27 +140,14 @@ class ConnectionRun:
         return all(result.ok for result in self.results)
 
 
-def last_attempts(store: Store, connection: str) -> dict[str, LastRun]:
-    """The latest attempted run of each job of ``connection`` (skipped runs ignored)."""
-    from sqsync.store import parse_time
-
-    marks = ", ".join("?" for _ in ATTEMPTED)
-    rows = store.conn.execute(
-        "SELECT job, started_at, outcome FROM run_log WHERE id IN ("
-        f"  SELECT max(id) FROM run_log WHERE connection = ? AND outcome IN ({marks})"
-        "  GROUP BY job)",
-        (connection, *sorted(ATTEMPTED)),
-    )
-    return {row["job"]: LastRun(parse_time(row["started_at"]), row["outcome"]) for row in rows}
-
-
 def run_connection(
     connection: Connection,
     store_path: Path,
     *,
     force: bool = False,
     clock: Callable[[], datetime] = utcnow,
-    client_factory: Callable[[Connection], Client] = make_client,
+    client_factory: ClientFactory = make_client,
+    progress: Sink = no_progress,
 ) -> ConnectionRun:
     """Run the jobs of ``connection`` that are due, under its lock, in run order.
 
@@ -157,38 +155,65 @@ def run_connection(
     again once the lock is held: another process may have just run the jobs.
     """
     from sqsync.store import Store
-    from sqsync.store.locks import ConnectionLocked, acquire
+    from sqsync.store.locks import ConnectionLocked, hold
+    from sqsync.store.runlog import last_attempts
 
     outcome = ConnectionRun(connection.name)
     store = Store.open(store_path)
     try:
-        try:
-            lease = acquire(store, connection.name, command="sqsync run", clock=clock)
-        except ConnectionLocked as locked:
-            # Cron overlapping a long run: not an error, the other process is doing the work.
-            log.info("%s: skipped, locked by %s", connection.name, locked.holder.describe())
-            outcome.locked_by = locked.holder
-            return outcome
-        with lease:
-            lease.start_heartbeat()
+        with hold(store, connection.name, command="sqsync run", clock=clock) as lease:
             last = last_attempts(store, connection.name)
             outcome.due = due_jobs(connection, last, clock(), force=force)
             if outcome.due:
                 outcome.results = _run_jobs(
-                    connection, store, outcome.due, lease, clock, client_factory
+                    connection, store, outcome.due, lease, clock, client_factory, progress
                 )
+    except ConnectionLocked as locked:
+        # Cron overlapping a long run: not an error, the other process is doing the work.
+        log.info("%s: skipped, locked by %s", connection.name, locked.holder.describe())
+        outcome.locked_by = locked.holder
     finally:
         store.close()
     return outcome
+
+
+def run_locked(
+    job: str,
+    connection: Connection,
+    store: Store,
+    *,
+    dry_run: bool = False,
+    client_factory: ClientFactory = make_client,
+    **options: Any,
+) -> JobResult:
+    """One job command (``sqsync sync-stock`` ...): ``job`` under the connection's lock.
+
+    Two concurrent stock syncs would apply each delta twice, so a connection that is busy
+    is a failed result naming the holder. A dry run writes nothing and takes no lock.
+    """
+    from sqsync.store.locks import ConnectionLocked, hold
+
+    if dry_run:
+        return run_job(
+            job, connection, store, dry_run=True, client_factory=client_factory, **options
+        )
+    try:
+        with hold(store, connection.name, command=f"sqsync {job}") as lease:
+            return run_job(
+                job, connection, store, guard=lease.check, client_factory=client_factory, **options
+            )
+    except ConnectionLocked as locked:
+        return JobResult(connection.name, job, ok=False, error=str(locked))
 
 
 def _run_jobs(
     connection: Connection,
     store: Store,
     jobs: Sequence[str],
-    lease: Any,
+    lease: Lease,
     clock: Callable[[], datetime],
-    client_factory: Callable[[Connection], Client],
+    client_factory: ClientFactory,
+    progress: Sink,
 ) -> list[JobResult]:
     # One client for the connection's jobs, so its pacing covers all of them. If it cannot
     # be built (say the key's variable is unset) each job builds its own and records why.
@@ -202,7 +227,16 @@ def _run_jobs(
             if index:
                 lease.renew()
             results.append(
-                run_job(job, connection, store, client=client, clock=clock, guard=lease.check)
+                run_job(
+                    job,
+                    connection,
+                    store,
+                    client=client,
+                    client_factory=client_factory,
+                    clock=clock,
+                    guard=lease.check,
+                    progress=progress,
+                )
             )
     finally:
         if client is not None:
@@ -217,7 +251,8 @@ def run_due(
     force: bool = False,
     workers: int = 4,
     clock: Callable[[], datetime] = utcnow,
-    client_factory: Callable[[Connection], Client] = make_client,
+    client_factory: ClientFactory = make_client,
+    progress: Sink = no_progress,
 ) -> list[ConnectionRun]:
     """``sqsync run``: the due jobs of every connection, ``workers`` connections at a time.
 
@@ -225,6 +260,7 @@ def run_due(
     returned with an empty ``due`` and cost one query in total, not a thread each.
     """
     from sqsync.store import Store
+    from sqsync.store.runlog import last_attempts
 
     store = Store.open(store_path)  # applies migrations once, before the threads start
     try:
@@ -242,7 +278,12 @@ def run_due(
     def work(connection: Connection) -> ConnectionRun:
         try:
             return run_connection(
-                connection, store_path, force=force, clock=clock, client_factory=client_factory
+                connection,
+                store_path,
+                force=force,
+                clock=clock,
+                client_factory=client_factory,
+                progress=progress,
             )
         except SqsyncError as error:  # the lock lost, the store unreadable
             failed = JobResult(connection.name, "run", ok=False, error=str(error))

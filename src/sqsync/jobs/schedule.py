@@ -19,15 +19,14 @@ ago. Two choices the issue leaves open:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
+
+from sqsync.domain.runs import LastRun
 
 RETRY_AFTER = timedelta(minutes=5)
 # Less than cron's one-minute tick, so start-up jitter cannot make a job due a tick early.
 GRACE = timedelta(seconds=30)
-# Outcomes that count as an attempt; "skipped" (nothing was tried) does not.
-ATTEMPTED = frozenset({"ok", "failed", "running"})
 
 
 class Scheduled(Protocol):
@@ -36,18 +35,6 @@ class Scheduled(Protocol):
     frequency: int
     stock_sync: bool
     stock_sync_frequency: int
-
-
-@dataclass(frozen=True)
-class LastRun:
-    """The latest attempted run of one job: when it started and how it ended."""
-
-    started_at: datetime
-    outcome: str  # ok | failed | running (never finished: treated as failed)
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome != "ok"
 
 
 def jobs_for(connection: Scheduled) -> list[str]:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqsync.jobs.skus import channel_sku, warehouse_sku
+from sqsync.domain.skus import channel_sku, warehouse_sku
 
 MAX_OPERATIONS = 50
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqsync import progress
+from sqsync.clock import utcnow
 from sqsync.jobs import JobResult, no_guard
-from sqsync.jobs.runner import last_attempts, utcnow
 from sqsync.jobs.stock_plan import StockPlan, make_batches, plan_stock
+from sqsync.progress import Sink, no_progress
 from sqsync.squarespace.errors import (
     ConflictError,
     InvalidRequestError,
@@ -36,7 +36,7 @@ from sqsync.squarespace.errors import (
     SquarespaceError,
 )
 from sqsync.squarespace.models import InventoryItem, StockOperation
-from sqsync.store import adjustments
+from sqsync.store import adjustments, runlog
 from sqsync.store.adjustments import JournalEntry
 from sqsync.store.stock import availability
 
@@ -71,6 +71,7 @@ def sync_stock(
     clock: Callable[[], datetime] = utcnow,
     on_planned: PlannedSink | None = None,
     guard: Callable[[], None] = no_guard,
+    progress: Sink = no_progress,
 ) -> JobResult:
     """Sync one connection's Squarespace inventory to the warehouse's availability.
 
@@ -80,7 +81,7 @@ def sync_stock(
     result = JobResult(connection.name, JOB, dry_run=dry_run)
     for name in COUNTS:
         result.counts[name] = 0
-    last_import = last_attempts(store, connection.name).get("import-orders")
+    last_import = runlog.last_attempts(store, connection.name).get("import-orders")
     if last_import is not None and last_import.failed and not dry_run:
         # Stock is advertised as on hand less what open orders allocate; orders the failed
         # import did not bring in allocate nothing yet, so pushing stock now would
@@ -91,7 +92,7 @@ def sync_stock(
             "allocations of the orders it would have brought in"
         )
         return result
-    run = _Run(client, store, connection, clock, result, guard)
+    run = _Run(client, store, connection, clock, result, guard, progress)
     try:
         if not dry_run:
             run.recover()
@@ -123,6 +124,7 @@ class _Run:
     clock: Callable[[], datetime]
     result: JobResult
     guard: Callable[[], None] = no_guard
+    progress: Sink = no_progress
     levels: dict[str, tuple[int, int]] | None = None
     first_refusal: str | None = None
 
@@ -174,7 +176,7 @@ class _Run:
                 log.warning(
                     "%s: inventory item %s left alone: %s", self.name, bad.id or "?", bad.error
                 )
-            progress.report(self.name, "variants", len(items))
+            self.progress(self.name, "variants", len(items))
         plan = self._plan(items)
         counts = plan.counts()
         if not self.result.dry_run:

@@ -1,12 +1,21 @@
 """The local warehouse store (SQLite): schema, migrations and one module per table group.
 
-database.py    Store.open / transaction / migrations; time helpers
-catalog.py     clients, warehouses, channels, products
-stock.py       on_hand per client + warehouse + SKU; allocated and available
-orders.py      orders and their items (read side: listing and serialising)
-shipments.py   shipments (read side)
-sync_state.py  per-connection key/value state (import windows, due times)
-runlog.py      one row per job run
+It knows the domain (:mod:`sqsync.domain`) and nothing of Squarespace, the jobs or the
+command line.
+
+database.py     Store.open / transaction / migrations; time helpers
+catalog.py      clients, warehouses, channels, products
+owners.py       which client / warehouse a command means (one rule for every command)
+stock.py        on_hand per client + warehouse + SKU; allocated and available
+orders.py       orders and their items (read side: listing and serialising)
+order_writes.py orders and their items (write side: what import-orders stores)
+shipments.py    shipments (read side)
+despatches.py   shipments (write side: recording, push states)
+recording.py    recording despatches from a feed or a command (a store-side service)
+adjustments.py  the journal of stock adjustment batches and their Idempotency-Keys
+sync_state.py   per-connection key/value state (the import window's end)
+runlog.py       one row per job run; the latest attempt of each job
+locks.py        the per-connection lease lock
 """
 
 from sqsync.store.database import Store, now_text, parse_time, utc_text

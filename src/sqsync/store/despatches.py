@@ -295,3 +295,18 @@ def iter_shipments(
             "push_attempts": row["push_attempts"],
             "pushed_at": row["pushed_at"],
         }
+
+
+def shipment_counts(db: Db, connection: str) -> dict[str, int]:
+    """The connection's shipments not yet in Squarespace, and those refused (``failed``)."""
+    rows = connection_of(db).execute(
+        "SELECT s.push_state, count(*) FROM shipments s JOIN orders o ON o.id = s.order_id"
+        " WHERE o.connection = ? AND s.push_state != 'pushed' GROUP BY s.push_state",
+        (connection,),
+    )
+    by_state = dict(rows.fetchall())
+    return {
+        # pending and sending go out on the next push-despatch; failed wait for a person.
+        "unpushed": sum(by_state.values()),
+        "failed": by_state.get("failed", 0),
+    }

@@ -21,10 +21,12 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from sqsync.clock import utcnow
 from sqsync.errors import SqsyncError
 from sqsync.store.database import Store, parse_time, utc_text
 
@@ -33,10 +35,6 @@ log = logging.getLogger("sqsync.store.locks")
 LEASE = timedelta(minutes=15)
 
 Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def pid_alive(pid: int) -> bool:
@@ -254,3 +252,15 @@ def acquire(
             (connection, owner, host, pid, command, utc_text(now), utc_text(now + lease)),
         )
     return Lease(store, connection, owner, clock=clock, lease=lease)
+
+
+@contextmanager
+def hold(store: Store, connection: str, *, command: str, clock: Clock = utcnow) -> Iterator[Lease]:
+    """Hold ``connection``'s lock, renewed by a heartbeat, for the body of a ``with``.
+
+    Raises :class:`ConnectionLocked` when another process holds it. Every command that
+    works on a connection (``run`` and the job commands) takes it here, the same way.
+    """
+    with acquire(store, connection, command=command, clock=clock) as lease:
+        lease.start_heartbeat()
+        yield lease

@@ -19,9 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-from sqsync.jobs.order_mapping import ItemRecord, OrderRecord, SquarespaceState
+from sqsync.domain.orders import ADDRESS_FIELDS, ItemRecord, OrderRecord, SquarespaceState
 from sqsync.store.database import utc_text
-from sqsync.store.orders import ADDRESS_FIELDS
 
 
 @dataclass(frozen=True)

@@ -14,23 +14,13 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
+from sqsync.domain.orders import ADDRESS_FIELDS
 from sqsync.store.database import Store, connection_of
 from sqsync.store.shipments import SHIPMENT_COLUMNS, shipment_dict
 
 Db = Store | sqlite3.Connection
 
 STATUSES = ("NEW", "HOLDING", "DESPATCHED", "CANCELLED")
-ADDRESS_FIELDS = (
-    "first_name",
-    "last_name",
-    "address1",
-    "address2",
-    "city",
-    "state",
-    "postal_code",
-    "country_code",
-    "phone",
-)
 # Flat columns for CSV (everything a spreadsheet user needs) and the table (what fits a line).
 CSV_COLUMNS = (
     "order_number",
@@ -226,3 +216,15 @@ def flat_order(order: dict[str, Any]) -> dict[str, Any]:
             s["tracking_number"] for s in order["shipments"] if s["tracking_number"]
         ),
     }
+
+
+def open_order_counts(db: Db, connection: str) -> dict[str, int]:
+    """How many of the connection's orders are NEW and HOLDING (for ``status``)."""
+    rows = connection_of(db).execute(
+        "SELECT status, count(*) FROM orders WHERE connection = ? AND status IN ('NEW', 'HOLDING')"
+        " GROUP BY status",
+        (connection,),
+    )
+    counts = {"NEW": 0, "HOLDING": 0}
+    counts.update({status: n for status, n in rows})
+    return counts

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqsync.store.database import Store, connection_of, now_text, utc_text
+from sqsync.domain.runs import ATTEMPTED, LastRun
+from sqsync.store.database import Store, connection_of, now_text, parse_time, utc_text
 
 OUTCOMES = ("running", "ok", "failed", "skipped")
 
@@ -73,3 +74,52 @@ def last_runs(store: Store | sqlite3.Connection) -> list[dict[str, Any]]:
         ") latest ON latest.id = r.id ORDER BY r.connection, r.job"
     )
     return [run_dict(row) for row in rows]
+
+
+def last_attempts(store: Store | sqlite3.Connection, connection: str) -> dict[str, LastRun]:
+    """The latest attempted run of each job of ``connection`` (skipped runs ignored)."""
+    marks = ", ".join("?" for _ in ATTEMPTED)
+    rows = connection_of(store).execute(
+        "SELECT job, started_at, outcome FROM run_log WHERE id IN ("
+        f"  SELECT max(id) FROM run_log WHERE connection = ? AND outcome IN ({marks})"
+        "  GROUP BY job)",
+        (connection, *sorted(ATTEMPTED)),
+    )
+    return {row["job"]: LastRun(parse_time(row["started_at"]), row["outcome"]) for row in rows}
+
+
+def last_run(store: Store | sqlite3.Connection, connection: str, job: str) -> dict[str, Any] | None:
+    """The latest run of one job, as ``status --json`` shows it (``None``: never run)."""
+    row = (
+        connection_of(store)
+        .execute(
+            "SELECT * FROM run_log WHERE connection = ? AND job = ? ORDER BY id DESC LIMIT 1",
+            (connection, job),
+        )
+        .fetchone()
+    )
+    if row is None:
+        return None
+    return {
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "outcome": row["outcome"],
+        "counts": json.loads(row["counts"]),
+        "requests": row["requests"],
+        "error": row["error"],
+        "context_id": row["context_id"],
+    }
+
+
+def last_error(store: Store | sqlite3.Connection, connection: str) -> dict[str, Any] | None:
+    """The latest failed run of any job of ``connection``: job, started_at, error, contextId."""
+    row = (
+        connection_of(store)
+        .execute(
+            "SELECT job, started_at, error, context_id FROM run_log"
+            " WHERE connection = ? AND outcome = 'failed' ORDER BY id DESC LIMIT 1",
+            (connection,),
+        )
+        .fetchone()
+    )
+    return dict(row) if row is not None else None

@@ -12,10 +12,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqsync.errors import InputError, UsageError
-from sqsync.feeds import MAX_QUANTITY
+from sqsync.domain.limits import MAX_QUANTITY
+from sqsync.errors import InputError
 from sqsync.store import catalog
 from sqsync.store.database import Store, connection_of, now_text
+from sqsync.store.owners import row_code
 
 Db = Store | sqlite3.Connection
 
@@ -102,25 +103,6 @@ def set_on_hand(db: Db, client: str, warehouse: str, sku: str, on_hand: int) -> 
     )
 
 
-def choose(given: str | None, choices: Sequence[str], what: str) -> str:
-    """The client (or warehouse) a stock command means: the one given, else the only one.
-
-    ``choices`` are the codes configured or already in the store. A code outside them is
-    refused (a typo would otherwise create a phantom client); none given with several
-    choices is ambiguous. Both are usage errors naming the choices.
-    """
-    listed = ", ".join(choices)
-    if given is not None:
-        if choices and given not in choices:
-            raise UsageError(f"unknown {what} {given!r}; known: {listed}")
-        return given
-    if len(choices) == 1:
-        return choices[0]
-    if not choices:
-        raise UsageError(f"no {what} is configured; give --{what}")
-    raise UsageError(f"several {what}s are configured ({listed}); give --{what}")
-
-
 @dataclass(frozen=True)
 class LevelUpdate:
     """One feed row, already validated: set ``sku`` to ``quantity`` on hand."""
@@ -151,10 +133,9 @@ def import_levels(
     resolved: list[tuple[str, str, str, int]] = []
     seen: dict[tuple[str, str, str], int] = {}
     for update in updates:
-        client = _row_code(update.client, default_client, clients, "client", source, update.line)
-        warehouse = _row_code(
-            update.warehouse, default_warehouse, warehouses, "warehouse", source, update.line
-        )
+        where = f"{source} line {update.line}"
+        client = row_code(update.client, default_client, clients, "client", where)
+        warehouse = row_code(update.warehouse, default_warehouse, warehouses, "warehouse", where)
         key = (client, warehouse, update.sku)
         if key in seen:
             raise InputError(
@@ -167,25 +148,3 @@ def import_levels(
         for client, warehouse, sku, quantity in resolved:
             set_on_hand(conn, client, warehouse, sku, quantity)
     return len(resolved)
-
-
-def _row_code(
-    value: str | None,
-    default: str | None,
-    choices: Sequence[str],
-    what: str,
-    source: str,
-    line: int,
-) -> str:
-    if value is None:
-        if default is None:
-            raise InputError(
-                f"{source} line {line}: {what}: missing, and several {what}s are configured "
-                f"({', '.join(choices)}); add a {what} column or give --{what}"
-            )
-        return default
-    if choices and value not in choices:
-        raise InputError(
-            f'{source} line {line}: {what}: unknown {what} "{value}"; known: {", ".join(choices)}'
-        )
-    return value
