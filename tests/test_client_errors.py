@@ -7,6 +7,7 @@ import logging
 import httpx
 import pytest
 
+from sqsync.errors import SqsyncError
 from sqsync.squarespace import (
     AuthenticationError,
     ConflictError,
@@ -201,10 +202,23 @@ def test_a_server_echoing_the_key_is_redacted() -> None:
     assert error.message == "token *** unknown"
 
 
-def test_errors_are_not_sqsync_errors_but_the_cli_can_still_catch_them() -> None:
-    # The CLI root recognises Squarespace errors by module, so they stay plain Exceptions.
-    assert issubclass(SquarespaceError, Exception)
+def test_errors_are_sqsync_errors_with_exit_code_1() -> None:
+    # The CLI root catches SqsyncError; its fallback by module name must keep working too.
+    assert issubclass(SquarespaceError, SqsyncError)
+    assert SquarespaceError.exit_code == 1
     assert SquarespaceError.__module__ == "sqsync.squarespace.errors"
+
+
+def test_str_and_attributes_are_the_envelope_and_where() -> None:
+    body = error_json("INVALID_REQUEST", message="bad cursor", context_id="ctx-1")
+    error = failure(json_response(400, body))
+    assert isinstance(error, InvalidRequestError)
+    assert (error.status, error.type, error.context_id) == (400, "INVALID_REQUEST", "ctx-1")
+    line = (
+        "Squarespace refused the request as invalid (400 INVALID_REQUEST): bad cursor "
+        "(GET api.example.test/1.0/commerce/orders/o1, contextId ctx-1)"
+    )
+    assert str(error) == error.args[0] == line
 
 
 def test_the_tree_is_drawn_in_the_module_docstring() -> None:

@@ -105,7 +105,7 @@ class ProgressBar:
                 self._drawn = 0
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Writes to stderr, wiping the progress bar first if one is drawn."""
 
     def __init__(self, progress: ProgressBar | None = None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TextIO
@@ -86,40 +86,64 @@ def render(
     without it the first row's keys are used.
     """
     out = stream or sys.stdout
+    # Checked as a str first so an unhashable fmt is refused as unknown, not a TypeError.
+    writer = _WRITERS.get(fmt) if isinstance(fmt, str) else None
+    if writer is None:
+        raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return writer(rows, columns, out)
+
+
+def _write_ndjson(
+    rows: Iterable[dict[str, Any]], columns: Sequence[str] | None, out: TextIO
+) -> int:
     count = 0
-    if fmt == "ndjson":
-        for row in rows:
-            out.write(to_json(row) + "\n")
-            count += 1
-        return count
-    if fmt == "json":
-        collected = list(rows)
-        out.write(to_json(collected, indent=2) + "\n")
-        return len(collected)
-    if fmt == "csv":
-        writer = None
-        for row in rows:
-            if writer is None:
-                cols = list(columns or row.keys())
-                writer = csv.writer(out, lineterminator="\n")
-                writer.writerow(cols)
-            writer.writerow([neutralise_cell(row.get(c)) for c in cols])
-            count += 1
-        if writer is None and columns:
-            csv.writer(out, lineterminator="\n").writerow(columns)
-        return count
-    if fmt == "table":
-        collected = list(rows)
-        cols = list(columns or (collected[0].keys() if collected else []))
-        if not cols:
-            return 0
-        cells = [[_cell_text(r.get(c)).replace("\n", " ") for c in cols] for r in collected]
-        widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
-        out.write("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip() + "\n")
-        out.write("  ".join("-" * w for w in widths) + "\n")
-        for row in cells:
-            out.write(
-                "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n"
-            )
-        return len(collected)
-    raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    for row in rows:
+        out.write(to_json(row) + "\n")
+        count += 1
+    return count
+
+
+def _write_json(rows: Iterable[dict[str, Any]], columns: Sequence[str] | None, out: TextIO) -> int:
+    collected = list(rows)
+    out.write(to_json(collected, indent=2) + "\n")
+    return len(collected)
+
+
+def _write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str] | None, out: TextIO) -> int:
+    count = 0
+    writer = None
+    for row in rows:
+        if writer is None:
+            cols = list(columns or row.keys())
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(cols)
+        writer.writerow([neutralise_cell(row.get(c)) for c in cols])
+        count += 1
+    if writer is None and columns:
+        # An empty listing still tells a spreadsheet (or the next import) its columns.
+        csv.writer(out, lineterminator="\n").writerow(columns)
+    return count
+
+
+def _write_table(rows: Iterable[dict[str, Any]], columns: Sequence[str] | None, out: TextIO) -> int:
+    collected = list(rows)
+    cols = list(columns or (collected[0].keys() if collected else []))
+    if not cols:
+        return 0
+    cells = [[_cell_text(r.get(c)).replace("\n", " ") for c in cols] for r in collected]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip() + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row in cells:
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    return len(collected)
+
+
+_Writer = Callable[[Iterable[dict[str, Any]], Sequence[str] | None, TextIO], int]
+
+_WRITERS: dict[str, _Writer] = {
+    "table": _write_table,
+    "json": _write_json,
+    "ndjson": _write_ndjson,
+    "csv": _write_csv,
+}

@@ -1,6 +1,7 @@
 """The Squarespace Commerce API client: orders, fulfilments and inventory.
 
-One retry loop serves every request (as in stripe-python): a 429 waits ``Retry-After``
+One retry loop serves every request (as in stripe-python), each pass one attempt, one
+retry decision and, when that says no, one final error. A 429 waits ``Retry-After``
 or the cool-down, 500/502/503/504 and connection failures back off exponentially with
 jitter, and nothing else is retried. A fulfilment is not idempotent, so once it may have
 reached the server (a dropped connection, a read timeout, any 5xx) the client raises
@@ -78,6 +79,9 @@ _MAYBE_SENT = (
 )
 
 M = TypeVar("M", bound=BaseModel)
+E = TypeVar("E", bound=SquarespaceError)
+# What one attempt gives the retry loop: any answer, or the transport's exception.
+_Outcome = httpx.Response | httpx.HTTPError
 
 
 class OrderFilters(TypedDict, total=False):
@@ -87,6 +91,14 @@ class OrderFilters(TypedDict, total=False):
     modified_after: datetime | None
     modified_before: datetime | None
     payment_states: Sequence[str] | None
+
+
+class _Where(TypedDict):
+    """Where a request went, as every error's ``method``, ``host`` and ``path``."""
+
+    method: str
+    host: str
+    path: str
 
 
 class Client:
@@ -380,57 +392,99 @@ class Client:
         if body is not None:
             content = json.dumps(body, separators=(",", ":")).encode()
             request_headers["Content-Type"] = "application/json"
-        where = {"method": method, "host": self.host, "path": path}
         attempt = 0
         while True:
             attempt += 1
-            self._pacer.wait()
-            self.request_count += 1
-            try:
-                try:
-                    response = self._http.request(
-                        method,
-                        self.base_url + path,
-                        params=params,
-                        content=content,
-                        headers=request_headers,
-                    )
-                finally:
-                    self._pacer.completed()
-            except _NOT_SENT as error:
-                reason = self._reason(error)
-            except _MAYBE_SENT as error:
-                if not idempotent:
-                    raise self._outcome_unknown(self._reason(error), where) from error
-                reason = self._reason(error)
-            except httpx.HTTPError as error:
-                raise TransportError(f"request failed: {self._reason(error)}", **where) from error
-            else:
-                status = response.status_code
+            outcome = self._attempt(method, path, params, content, request_headers)
+            if isinstance(outcome, httpx.Response):
+                status = outcome.status_code
                 logger.debug("%s %s -> %d (attempt %d)", method, path, status, attempt)
                 if 200 <= status < 300:
-                    return response
-                if status >= 500 and not idempotent:
-                    raise self._outcome_unknown(f"HTTP {status}", where, response)
-                retryable = (
-                    status == 429
-                    or status in RETRY_STATUSES
-                    or (retry_in_flight and _in_flight(response))
-                )
-                if not retryable or attempt >= self.max_attempts:
-                    raise self._error(response, path)
-                if status == 429:
-                    delay = retry_after_seconds(response.headers.get("Retry-After"))
-                    delay = self.rate_limit_cooldown if delay is None else delay
-                else:
-                    delay = backoff_delay(attempt, self._rng)
-                self._pause(method, path, f"HTTP {status}", attempt, delay)
-                continue
-            if attempt >= self.max_attempts:
-                raise TransportError(
-                    f"no answer from Squarespace after {attempt} attempts: {reason}", **where
-                )
-            self._pause(method, path, reason, attempt, backoff_delay(attempt, self._rng))
+                    return outcome
+            retry = self._should_retry(
+                outcome, attempt, idempotent=idempotent, retry_in_flight=retry_in_flight
+            )
+            if not retry:
+                raise self._final_error(outcome, attempt, method, path, idempotent=idempotent)
+            delay = self._retry_delay(outcome, attempt)
+            self._pause(method, path, self._describe(outcome), attempt, delay)
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> _Outcome:
+        """Send the request once: its response (any status) or the transport failure.
+
+        Anything that is not an :class:`httpx.HTTPError` (a bug, Ctrl-C) propagates.
+        """
+        self._pacer.wait()
+        self.request_count += 1
+        try:
+            return self._http.request(
+                method, self.base_url + path, params=params, content=content, headers=headers
+            )
+        except httpx.HTTPError as error:
+            return error
+        finally:
+            # A failed request still counts against the limit, from when it ended.
+            self._pacer.completed()
+
+    def _should_retry(
+        self, outcome: _Outcome, attempt: int, *, idempotent: bool, retry_in_flight: bool
+    ) -> bool:
+        """Whether to send a failed attempt again (never past ``max_attempts``)."""
+        if isinstance(outcome, httpx.Response):
+            status = outcome.status_code
+            if status >= 500 and not idempotent:
+                # The write may have been applied before the server failed.
+                return False
+            retryable = (
+                status == 429
+                or status in RETRY_STATUSES
+                or (retry_in_flight and _in_flight(outcome))
+            )
+        elif isinstance(outcome, _NOT_SENT):
+            retryable = True
+        elif isinstance(outcome, _MAYBE_SENT):
+            retryable = idempotent
+        else:
+            # Not a network hiccup (a bad URL, an unsupported protocol): it would fail again.
+            retryable = False
+        return retryable and attempt < self.max_attempts
+
+    def _retry_delay(self, outcome: _Outcome, attempt: int) -> float:
+        """Seconds to wait before retrying after attempt number ``attempt``."""
+        if isinstance(outcome, httpx.Response) and outcome.status_code == 429:
+            delay = retry_after_seconds(outcome.headers.get("Retry-After"))
+            return self.rate_limit_cooldown if delay is None else delay
+        return backoff_delay(attempt, self._rng)
+
+    def _final_error(
+        self, outcome: _Outcome, attempt: int, method: str, path: str, *, idempotent: bool
+    ) -> SquarespaceError:
+        """The error to raise for the last attempt's outcome, when it is not retried."""
+        where: _Where = {"method": method, "host": self.host, "path": path}
+        if isinstance(outcome, httpx.Response):
+            if outcome.status_code >= 500 and not idempotent:
+                return self._outcome_unknown(f"HTTP {outcome.status_code}", where, outcome)
+            return self._error(outcome, path)
+        reason = self._reason(outcome)
+        if isinstance(outcome, _NOT_SENT) or (isinstance(outcome, _MAYBE_SENT) and idempotent):
+            return TransportError(
+                f"no answer from Squarespace after {attempt} attempts: {reason}", **where
+            )
+        if isinstance(outcome, _MAYBE_SENT):
+            return _caused_by(self._outcome_unknown(reason, where), outcome)
+        return _caused_by(TransportError(f"request failed: {reason}", **where), outcome)
+
+    def _describe(self, outcome: _Outcome) -> str:
+        if isinstance(outcome, httpx.Response):
+            return f"HTTP {outcome.status_code}"
+        return self._reason(outcome)
 
     def _pause(self, method: str, path: str, reason: str, attempt: int, delay: float) -> None:
         logger.info(
@@ -445,7 +499,7 @@ class Client:
         self._sleep(delay)
 
     def _outcome_unknown(
-        self, reason: str, where: dict[str, str], response: httpx.Response | None = None
+        self, reason: str, where: _Where, response: httpx.Response | None = None
     ) -> OutcomeUnknownError:
         fields: dict[str, Any] = {}
         if response is not None:
@@ -474,6 +528,17 @@ class Client:
             path=path,
             secret=self._api_key,
         )
+
+
+def _caused_by(error: E, cause: httpx.HTTPError) -> E:
+    """Chain ``error`` to ``cause`` as ``raise error from cause`` in its handler would.
+
+    The attempt catches the exception and the loop raises later, outside any handler, so
+    without this the traceback would lose the transport failure behind the error.
+    """
+    error.__cause__ = cause
+    error.__context__ = cause
+    return error
 
 
 def _in_flight(response: httpx.Response) -> bool:

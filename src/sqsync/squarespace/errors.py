@@ -1,17 +1,18 @@
 """Exceptions raised by the Squarespace client, each one line a person can act on.
 
-    SquarespaceError                  .status .type .subtype .message .context_id .method .path
-    ├── InvalidRequestError           400, or refused client-side before sending (status None)
-    ├── AuthenticationError           401: the API key was refused
-    ├── WebsiteExpiredError           402: the site's billing has lapsed
-    ├── PermissionDeniedError         403: the key lacks Orders / Inventory permission
-    ├── NotFoundError                 404
-    ├── ConflictError                 409: see .subtype (INSUFFICIENT_STOCK, STOCK_NOT_TRACKED, ...)
-    ├── RateLimitedError              429 still answered after every allowed attempt
-    ├── ServerError                   5xx still answered after every allowed attempt
-    ├── OutcomeUnknownError           a non-idempotent write may or may not have been applied
-    ├── TransportError                no answer (connection failed) after every allowed attempt
-    └── UnexpectedResponseError       a 2xx answer the client cannot use (bad JSON, broken paging)
+    SqsyncError                       exit 1, in sqsync.errors; catching it catches all below
+    └── SquarespaceError              .status .type .subtype .message .context_id .method .path
+        ├── InvalidRequestError       400, or refused client-side before sending (status None)
+        ├── AuthenticationError       401: the API key was refused
+        ├── WebsiteExpiredError       402: the site's billing has lapsed
+        ├── PermissionDeniedError     403: the key lacks Orders / Inventory permission
+        ├── NotFoundError             404
+        ├── ConflictError             409: see .subtype (INSUFFICIENT_STOCK, STOCK_NOT_TRACKED, ...)
+        ├── RateLimitedError          429 still answered after every allowed attempt
+        ├── ServerError               5xx still answered after every allowed attempt
+        ├── OutcomeUnknownError       a non-idempotent write may or may not have been applied
+        ├── TransportError            no answer (connection failed) after every allowed attempt
+        └── UnexpectedResponseError   a 2xx answer the client cannot use (bad JSON, broken paging)
 
 ``str(error)`` is what happened, where (method, host and path) and Squarespace's
 ``contextId`` when there is one. The API key is never part of any message: the client
@@ -24,12 +25,17 @@ import json
 import re
 from typing import Any
 
+from sqsync.errors import SqsyncError
+
 _MAX_MESSAGE = 200
 _TAG = re.compile(r"<[^>]*>")
 
 
-class SquarespaceError(Exception):
-    """A Squarespace API call failed. Attributes mirror the API's error envelope."""
+class SquarespaceError(SqsyncError):
+    """A Squarespace API call failed. Attributes mirror the API's error envelope.
+
+    ``exit_code`` is SqsyncError's 1: a failed call is a failed command, never a usage error.
+    """
 
     def __init__(
         self,
