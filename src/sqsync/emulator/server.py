@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -271,6 +272,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("emulator: " + format, *args)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header tells Squarespace's time: the shop's clock, which a test may set
+        # apart from the machine's to play a client whose clock is wrong.
+        return formatdate(self.server.emulator.state.now().timestamp(), usegmt=True)
 
     def do_GET(self) -> None:
         self._handle("GET")

@@ -22,7 +22,8 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypedDict, TypeVar, Unpack
 from urllib.parse import quote, urlsplit
 
@@ -135,6 +136,9 @@ class Client:
         self.max_attempts = max_attempts
         self.rate_limit_cooldown = rate_limit_cooldown
         self.request_count = 0
+        # Squarespace's clock: the Date of the latest response that had one. The machine's
+        # clock may be wrong; import windows are measured on this one.
+        self.last_server_time: datetime | None = None
         self._api_key = api_key
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -284,6 +288,8 @@ class Client:
         seen: set[str] = set()
         while True:
             page = parse(self._get(path, params), path)
+            if hasattr(page, "server_time"):
+                page.server_time = self.last_server_time
             yield page
             if not page.has_next_page:
                 return
@@ -424,11 +430,14 @@ class Client:
         self._pacer.wait()
         self.request_count += 1
         try:
-            return self._http.request(
+            response = self._http.request(
                 method, self.base_url + path, params=params, content=content, headers=headers
             )
         except httpx.HTTPError as error:
             return error
+        else:
+            self.last_server_time = _server_time(response) or self.last_server_time
+            return response
         finally:
             # A failed request still counts against the limit, from when it ended.
             self._pacer.completed()
@@ -528,6 +537,20 @@ class Client:
             path=path,
             secret=self._api_key,
         )
+
+
+def _server_time(response: httpx.Response) -> datetime | None:
+    """The response's ``Date`` header as an aware UTC datetime; None when absent or bad."""
+    text = response.headers.get("date")
+    if not text:
+        return None
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # "-0000": UTC by RFC 5322's convention
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _caused_by(error: E, cause: httpx.HTTPError) -> E:

@@ -254,6 +254,8 @@ class OrderPage:
     invalid: list[InvalidRecord] = field(default_factory=list)
     has_next_page: bool = False
     next_page_cursor: str | None = None
+    # Squarespace's time when it answered (the response's Date header), if it said.
+    server_time: datetime | None = None
 
 
 @dataclass
