@@ -75,6 +75,7 @@ def write_config(
     store_path: str = "sqsync.db",
     shipping_zones: Mapping[str, Sequence[str]] | None = None,
     filename: str = "sqsync.toml",
+    own_keys: bool = True,
     **overrides: Any,
 ) -> Path:
     """Write a valid config to ``tmp_path/filename`` (mode 600) and return its path.
@@ -88,6 +89,8 @@ def write_config(
         if other_source and "api_key_env" not in overrides:
             merged.pop("api_key_env")
         connections = [{k: v for k, v in merged.items() if v is not None}]
+    if own_keys:
+        connections = _own_key_sources(connections)
     path = tmp_path / filename
     path.write_text(
         config_text(connections, store_path=store_path, shipping_zones=shipping_zones),
@@ -95,6 +98,24 @@ def write_config(
     )
     path.chmod(0o600)
     return path
+
+
+def _own_key_sources(connections: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One Squarespace site is one connection, so each needs its own key: a connection
+    copied from another that would read the same variable reads ``<NAME>_KEY`` instead
+    (set it, with a key of its own, when the test talks to Squarespace)."""
+    seen: set[str] = set()
+    result = []
+    for index, connection in enumerate(connections):
+        copy = dict(connection)
+        env = copy.get("api_key_env")
+        if env is not None and env in seen:
+            name = str(copy.get("name", f"CONNECTION{index + 1}"))
+            copy["api_key_env"] = f"{name.upper().replace('-', '_')}_KEY"
+        if env is not None:
+            seen.add(copy["api_key_env"])
+        result.append(copy)
+    return result
 
 
 def insert_order(

@@ -66,10 +66,14 @@ def test_402_is_reported_as_the_sites_billing_having_lapsed(check, emulator):
     assert "billing has lapsed (402)" in result.output
 
 
-def test_unset_key_variable_fails_the_connection_without_a_request(check, emulator):
+def test_unset_key_variable_is_a_config_error_before_any_request(check, emulator):
+    # Issue 12 rule 2: as for every command, an unset key variable exits 2 in one line.
     result = check(None)
-    assert result.exit_code == 1
-    assert "key: FAILED" in result.output and "ACME_KEY is not set" in result.output
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("sqsync: error: ")
+    assert 'connection "acme": api_key_env' in result.stderr
+    assert "ACME_KEY is not set" in result.stderr
     assert emulator.stats.requests == 0
 
 
@@ -88,6 +92,7 @@ def test_json_reports_each_check(check, emulator):
     report = json.loads(result.stdout)
     assert report["connection"] == "acme" and report["ok"] is False
     checks = {c["check"]: c for c in report["checks"]}
+    assert list(checks) == ["key", "orders", "inventory", "site"]
     assert checks["key"]["ok"] and checks["orders"]["ok"]
     assert checks["inventory"] == {
         "check": "inventory",

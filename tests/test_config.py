@@ -199,7 +199,7 @@ def test_same_prefix_for_one_client_refused(tmp_path):
 
 
 def test_same_prefix_for_different_clients_allowed(tmp_path):
-    other = {**DEFAULT_CONNECTION, "name": "beta", "client": "BETA"}
+    other = {**DEFAULT_CONNECTION, "name": "beta", "client": "BETA", "api_key_env": "BETA_KEY"}
     assert len(load(tmp_path, connections=[DEFAULT_CONNECTION, other]).connections) == 2
 
 
@@ -306,8 +306,14 @@ def three(tmp_path):
         tmp_path,
         connections=[
             {**DEFAULT_CONNECTION, "stock_sync": True},
-            {**DEFAULT_CONNECTION, "name": "beta", "order_prefix": "B-"},
-            {**DEFAULT_CONNECTION, "name": "old", "order_prefix": "O-", "active": False},
+            {**DEFAULT_CONNECTION, "name": "beta", "order_prefix": "B-", "api_key_env": "B_KEY"},
+            {
+                **DEFAULT_CONNECTION,
+                "name": "old",
+                "order_prefix": "O-",
+                "active": False,
+                "api_key_env": "OLD_KEY",
+            },
         ],
     )
 
@@ -335,7 +341,13 @@ def test_select_stock_sync_off_refused(tmp_path):
 
 
 def test_clients_and_warehouses(tmp_path):
-    other = {**DEFAULT_CONNECTION, "name": "b", "client": "BETA", "warehouse": "EAST"}
+    other = {
+        **DEFAULT_CONNECTION,
+        "name": "b",
+        "client": "BETA",
+        "warehouse": "EAST",
+        "api_key_env": "B_KEY",
+    }
     config = load(tmp_path, connections=[DEFAULT_CONNECTION, other])
     assert config.clients() == ["ACME", "BETA"]
     assert config.warehouses() == ["EAST", "MAIN"]
@@ -351,6 +363,43 @@ def test_cli_config_error_exits_2_with_one_line(tmp_path):
     assert result.stderr.startswith(f'sqsync: error: {path}: connection "acme": frequency:')
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["run"], ["run", "--force", "--json"], ["check"]])
+def test_an_unset_key_variable_exits_2_before_any_request(tmp_path, monkeypatch, command):
+    # Issue 12 rule 2: `run` and `check` resolve every selected key first, as the job
+    # commands do, so a missing variable is one line on stderr and exit 2.
+    requests = []
+
+    def factory(connection, **overrides):  # never reached: no client is made
+        requests.append(connection.name)
+        raise AssertionError("a client was made")
+
+    monkeypatch.delenv("ACME_KEY", raising=False)
+    path = write_config(tmp_path)
+    result = CliRunner().invoke(
+        cli, ["--config", str(path), *command], obj={"client_factory": factory}
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr == (
+        f'sqsync: error: {path}: connection "acme": api_key_env: environment variable '
+        "ACME_KEY is not set or empty\n"
+    )
+    assert requests == []
+
+
+@pytest.mark.parametrize("command", [["run", "--force"], ["check"]])
+def test_two_connections_with_one_key_exit_2_naming_both(tmp_path, monkeypatch, command):
+    # Issue 12 rule 3: different variables, the same key: one site, two connections.
+    monkeypatch.setenv("ACME_KEY", "sk-shared-SECRET-1234")
+    monkeypatch.setenv("BETA_KEY", "sk-shared-SECRET-1234")
+    beta = {**DEFAULT_CONNECTION, "name": "beta", "order_prefix": "B-", "api_key_env": "BETA_KEY"}
+    path = write_config(tmp_path, connections=[DEFAULT_CONNECTION, beta])
+    result = CliRunner().invoke(cli, ["--config", str(path), *command, "-c", "acme"])
+    assert result.exit_code == 2, result.output
+    assert 'connections "acme" and "beta" use the same API key' in result.stderr
+    assert "SECRET" not in result.output
 
 
 def test_cli_finds_config_through_environment(tmp_path, monkeypatch):

@@ -207,7 +207,8 @@ def test_first_import_starts_at_import_from_and_later_imports_see_every_status(s
 
     first = shop.import_orders()
     assert first["imported"] == 1
-    assert first["skipped_by_reason"]["not_pending"] == 0  # the first import asks PENDING only
+    # Windows from import_from, every status: the FULFILLED one is read and skipped.
+    assert first["skipped_by_reason"]["not_pending"] == 1
     assert [o["squarespace_id"] for o in shop.orders()] == [recent]
 
     shop.emu.update_order(fulfilled, customerEmail="changed@example.com")
@@ -447,8 +448,10 @@ def test_fulfilled_in_squarespace_holds_the_order_even_when_its_lines_no_longer_
     counts = shop.import_orders()
 
     order = shop.order(sq_id)
-    assert (order["status"], order["problems"]) == ("HOLDING", ["fulfilled_in_squarespace"])
-    assert counts["failed"] == 1  # its new lines are still reported as unmappable
+    assert order["status"] == "HOLDING"
+    # Its line has no SKU any more: held for that too, and stored, not failed.
+    assert order["problems"] == ["no_sku:var-1", "fulfilled_in_squarespace"]
+    assert counts["failed"] == 0
 
 
 # -- rule 8: an order that cannot be mapped never blocks the others -----------------------
@@ -465,11 +468,19 @@ def test_unmappable_orders_are_logged_with_their_id_and_the_window_advances(shop
     with shop.store() as store:  # an order typed in by hand already has this number
         insert_order(store, order_number=number, squarespace_id="typed-in-by-hand")
 
-    line = shop.import_orders()
+    result = shop.cli("import-orders", "--json")
+    line = json.loads(result.stdout)
+    shop.stderr = result.stderr
 
-    assert (line["imported"], line["failed"]) == (1, 3)
+    # Orders left unstored make the job not ok (exit 1); the others all went in.
+    assert result.exit_code == 1
+    assert line["ok"] is False
+    assert (line["imported"], line["held"], line["failed"], line["unreadable"]) == (2, 1, 1, 1)
     assert shop.order(good)["status"] == "NEW"
-    for sq_id in (broken, no_sku, taken):
+    # A line without a SKU is stored HOLDING, naming the line's variant.
+    assert shop.order(no_sku)["status"] == "HOLDING"
+    assert shop.order(no_sku)["problems"][0].startswith("no_sku:")
+    for sq_id in (broken, taken):
         assert sq_id in shop.stderr
     assert f"order number {number} is already used" in shop.stderr
     assert shop.sql("SELECT count(*) FROM sync_state WHERE key = 'import_orders.window_end'") == [
@@ -480,7 +491,8 @@ def test_unmappable_orders_are_logged_with_their_id_and_the_window_advances(shop
 # -- rule 9 and output: the run log and one JSON line per connection ----------------------
 
 
-def test_each_run_is_recorded_and_each_connection_reports_one_json_line(shop):
+def test_each_run_is_recorded_and_each_connection_reports_one_json_line(shop, monkeypatch):
+    monkeypatch.setenv("BETA_KEY", shop.emu.add_key("beta-key"))
     shop.configure(
         connections=[
             {"name": "acme", "client": "ACME", "order_prefix": "A-"},
@@ -554,7 +566,9 @@ def test_a_page_is_committed_whole_or_not_at_all(shop, monkeypatch):
     result = shop.cli("import-orders")
     assert result.exit_code == 1
     assert shop.sql("SELECT count(*) FROM orders") == [(50,)]
-    assert shop.sql("SELECT count(*) FROM sync_state") == [(0,)]
+    # Only where the first import began (saved with its first page), no window end.
+    assert shop.sql("SELECT key FROM sync_state WHERE key LIKE '%window%'") == []
+    assert shop.sql("SELECT count(*) FROM sync_state WHERE key LIKE '%first_started'") == [(1,)]
 
     monkeypatch.setattr(order_writes, "insert_items", real_insert_items)
     assert shop.import_orders()["imported"] == 20
@@ -568,8 +582,10 @@ def test_an_order_with_an_impossible_quantity_is_skipped_not_blocking_the_rest(s
     bad_id = shop.emu.add_order(huge)
     good_id = shop.add()
 
-    line = shop.import_orders()
+    result = shop.cli("import-orders", "--json")
+    line = json.loads(result.stdout)
 
-    assert (line["imported"], line["failed"]) == (1, 1)
+    assert result.exit_code == 1  # one order was not stored: not ok
+    assert (line["imported"], line["unreadable"]) == (1, 1)
     assert shop.order(good_id)["status"] == "NEW"
-    assert bad_id in shop.stderr
+    assert bad_id in result.stderr

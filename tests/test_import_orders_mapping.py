@@ -190,10 +190,12 @@ def test_each_unknown_sku_is_one_problem_even_on_two_lines():
     assert record.problems == ("unknown_sku:NOPE", "unknown_sku:ALSO-NOPE")
 
 
-def test_a_line_without_sku_maps_by_its_variant_alias_or_fails():
+def test_a_line_without_sku_maps_by_its_variant_alias_or_is_held_naming_it():
     no_sku = line(None, variantId="v-123")
-    with pytest.raises(MappingError, match="v-123"):
-        map_order(order(no_sku), SETTINGS, KNOWN)
+    held = map_order(order(no_sku), SETTINGS, KNOWN)
+    assert held.status == "HOLDING"
+    assert held.problems == ("no_sku:v-123",)
+    assert [(i.sku, i.variant_id) for i in held.items] == [(None, "v-123")]
     record = map_order(order(no_sku), MappingSettings(sku_aliases={"v-123": "RED-S"}), KNOWN)
     assert [(i.sku, i.channel_sku) for i in record.items] == [("RED-S", None)]
 

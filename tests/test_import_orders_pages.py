@@ -37,10 +37,10 @@ def store(tmp_path):
         yield store
 
 
-def run(store: Store, records: list[dict]) -> dict[str, int]:
+def run(store: Store, records: list[dict], *, ok: bool = True) -> dict[str, int]:
     api = FakeApi(paged(records, "result"))
     result = job.import_orders(api.client(), store, CONNECTION, clock=lambda: NOW)
-    assert result.ok, result.error
+    assert result.ok is ok, result.error
     return result.counts
 
 
@@ -71,7 +71,7 @@ def test_an_unchanged_second_copy_in_one_page_is_counted_unchanged(store):
 def test_a_number_taken_earlier_in_the_same_page_fails_the_later_order(store):
     taken = order_json(2, orderNumber="1001")
 
-    counts = run(store, [order_json(1), taken, order_json(3)])
+    counts = run(store, [order_json(1), taken, order_json(3)], ok=False)
 
     assert (counts["imported"], counts["failed"]) == (2, 1)
     assert statuses(store) == {"order00000001": "NEW", "order00000003": "NEW"}

@@ -13,8 +13,15 @@ import pytest
 
 from factories import write_config
 from sqsync.config import PAYMENT_STATES, load_config
+from sqsync.emulator import EmulatorState
 from sqsync.errors import UsageError
-from sqsync.jobs.import_orders import WINDOW_END_KEY, Window, parse_since, plan_window
+from sqsync.jobs.import_orders import (
+    FIRST_START_KEY,
+    WINDOW_END_KEY,
+    Window,
+    parse_since,
+    plan_window,
+)
 from sqsync.jobs.runner import run_job
 from sqsync.squarespace import Client
 from sqsync.store import Store
@@ -34,6 +41,26 @@ class Recording(httpx.HTTPTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self.params.append(dict(request.url.params))
         return super().handle_request(request)
+
+
+class ShopClock:
+    """Squarespace's time in the emulator (its Date header), set by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def shop_clock():
+    return ShopClock(NOW)
+
+
+@pytest.fixture
+def emulator(make_emulator, shop_clock):
+    return make_emulator(EmulatorState(now=shop_clock))
 
 
 @pytest.fixture
@@ -75,35 +102,42 @@ def test_first_import_asks_pending_orders_in_every_payment_state_then_only_the_c
 ):
     connection, store = setup()
     add_orders(emulator, 60)
-    now = datetime.now(UTC) + timedelta(seconds=1)
-    result, params = run(connection, store, emulator, lambda: now)
+    result, params = run(connection, store, emulator, lambda: NOW)
     assert result.ok, result.error
     assert params[0] == {"fulfillmentStatus": "PENDING", "paymentStates": ALL_STATES}
     assert list(params[1]) == ["cursor"]
+    # What changed while the sweep ran is read by the next run, from the sweep's start.
     assert len(params) == 2
-    # Without import_from, the window end of a first import is the run's start.
-    assert get_state(store, connection.name, WINDOW_END_KEY) == stamp(now)
+    assert get_state(store, connection.name, FIRST_START_KEY) == stamp(NOW)
+    assert get_state(store, connection.name, WINDOW_END_KEY) == stamp(NOW)
 
 
-def test_first_import_with_import_from_is_windowed_and_pending_only(setup, emulator):
-    connection, store = setup(import_from="2026-01-01T00:00:00Z")
-    now = datetime.now(UTC)
-    _, params = run(connection, store, emulator, lambda: now)
-    assert params[0]["fulfillmentStatus"] == "PENDING"
-    assert params[0]["modifiedAfter"] == "2026-01-01T00:00:00.000Z"
-    assert params[0]["modifiedBefore"] == stamp(now)
-    assert params[0]["paymentStates"] == ALL_STATES
+def test_first_import_with_import_from_reads_modified_windows_from_it(setup, emulator):
+    connection, store = setup(import_from="2026-03-09T00:00:00Z")
+    _, params = run(connection, store, emulator, lambda: NOW)
+    assert params == [
+        {
+            "modifiedAfter": "2026-03-09T00:00:00.000Z",
+            "modifiedBefore": "2026-03-10T00:00:00.000Z",
+            "paymentStates": ALL_STATES,
+        },
+        {
+            "modifiedAfter": "2026-03-09T23:50:00.000Z",
+            "modifiedBefore": stamp(NOW),
+            "paymentStates": ALL_STATES,
+        },
+    ]
 
 
-def test_later_imports_overlap_ten_minutes_and_drop_the_status_filter(setup, emulator):
+def test_later_imports_overlap_ten_minutes_and_drop_the_status_filter(setup, emulator, shop_clock):
     connection, store = setup()
-    first = datetime.now(UTC).replace(microsecond=0)
-    run(connection, store, emulator, lambda: first)
-    second = first + timedelta(minutes=15)
+    run(connection, store, emulator, lambda: NOW)
+    second = NOW + timedelta(minutes=15)
+    shop_clock.now = second
     _, params = run(connection, store, emulator, lambda: second)
     assert params == [
         {
-            "modifiedAfter": stamp(first - timedelta(minutes=10)),
+            "modifiedAfter": stamp(NOW - timedelta(minutes=10)),
             "modifiedBefore": stamp(second),
             "paymentStates": ALL_STATES,
         }
@@ -111,14 +145,18 @@ def test_later_imports_overlap_ten_minutes_and_drop_the_status_filter(setup, emu
     assert get_state(store, connection.name, WINDOW_END_KEY) == stamp(second)
 
 
-def test_since_back_fills_without_status_filter_and_keeps_the_later_window_end(setup, emulator):
+def test_since_back_fills_without_status_filter_and_keeps_the_later_window_end(
+    setup, emulator, shop_clock
+):
     connection, store = setup()
-    first = datetime.now(UTC).replace(microsecond=0)
-    run(connection, store, emulator, lambda: first)
-    since = datetime(2026, 1, 5, tzinfo=UTC)
-    _, params = run(connection, store, emulator, lambda: first + timedelta(minutes=1), since=since)
-    assert params[0]["modifiedAfter"] == "2026-01-05T00:00:00.000Z"
+    run(connection, store, emulator, lambda: NOW)
+    since = NOW - timedelta(hours=5)
+    later = NOW + timedelta(minutes=1)
+    shop_clock.now = later
+    _, params = run(connection, store, emulator, lambda: later, since=since)
+    assert params[0]["modifiedAfter"] == stamp(since)
     assert "fulfillmentStatus" not in params[0]
+    assert get_state(store, connection.name, WINDOW_END_KEY) == stamp(later)
 
 
 def test_a_failed_page_keeps_the_window_so_the_next_run_reads_it_again(setup, emulator):
@@ -126,7 +164,7 @@ def test_a_failed_page_keeps_the_window_so_the_next_run_reads_it_again(setup, em
     add_orders(emulator, 75)
     emulator.faults.add(method="GET", path="/1.0/commerce/orders", kind="503", count=1)
     # Page 1 gets the fault: nothing imported, no window end.
-    result, _ = run(connection, store, emulator, lambda: datetime.now(UTC))
+    result, _ = run(connection, store, emulator, lambda: NOW)
     assert not result.ok
     assert get_state(store, connection.name, WINDOW_END_KEY) is None
     # Page 2 fails: page 1 stays committed, the window end is still not saved.
@@ -138,63 +176,39 @@ def test_a_failed_page_keeps_the_window_so_the_next_run_reads_it_again(setup, em
             emulator.faults.add(method="GET", path="/1.0/commerce/orders", kind="500", count=1)
 
     emulator.before_request = fail_second
-    result, params = run(connection, store, emulator, lambda: datetime.now(UTC))
+    result, params = run(connection, store, emulator, lambda: NOW)
     assert not result.ok
     assert result.counts["imported"] == 50
     assert get_state(store, connection.name, WINDOW_END_KEY) is None
-    # A first import again (PENDING filter), which finds page 1 already stored.
+    # The sweep again (which finds page 1 already stored), then the changes since.
     emulator.before_request = None
-    result, params = run(connection, store, emulator, lambda: datetime.now(UTC))
+    result, params = run(connection, store, emulator, lambda: NOW)
     assert params[0]["fulfillmentStatus"] == "PENDING"
-    assert (result.counts["imported"], result.counts["unchanged"]) == (25, 50)
+    assert "fulfillmentStatus" not in params[-1]
+    assert result.counts["imported"] == 25
     assert store.conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 75
 
 
 @pytest.mark.parametrize(
-    ("saved", "import_from", "since", "expected"),
+    ("after", "import_from", "expected"),
     [
-        (None, None, None, Window(end=NOW, fulfillment_status="PENDING")),
+        (None, None, Window(sweep=True)),
+        (None, NOW - timedelta(hours=3), Window(NOW - timedelta(hours=3), NOW)),
+        (None, NOW + timedelta(days=1), None),
+        (NOW - timedelta(hours=1), None, Window(NOW - timedelta(hours=1), NOW)),
+        # A long outage: a day at a time.
+        (NOW - timedelta(days=3), None, Window(NOW - timedelta(days=3), NOW - timedelta(days=2))),
+        # Never an empty or inverted window, whatever the clocks say.
         (
+            NOW + timedelta(hours=1),
             None,
-            NOW - timedelta(days=3),
-            None,
-            Window(NOW, "PENDING", NOW - timedelta(days=3), NOW),
-        ),
-        (None, NOW + timedelta(days=1), None, None),
-        (NOW - timedelta(hours=1), None, None, Window(NOW, None, NOW - timedelta(minutes=70), NOW)),
-        # A saved end in the future (the clock went back) still gives a 10-minute window.
-        (NOW + timedelta(hours=1), None, None, Window(NOW, None, NOW - timedelta(minutes=10), NOW)),
-        (
-            NOW - timedelta(hours=1),
-            None,
-            NOW - timedelta(days=7),
-            Window(NOW, None, NOW - timedelta(days=7), NOW),
-        ),
-        # A --since later than the saved end still reads from the saved end (minus overlap).
-        (
-            NOW - timedelta(hours=3),
-            None,
-            NOW - timedelta(hours=1),
-            Window(NOW, None, NOW - timedelta(hours=3, minutes=10), NOW),
+            Window(NOW + timedelta(hours=1), NOW + timedelta(hours=1, seconds=1)),
         ),
     ],
-    ids=[
-        "first",
-        "first-from",
-        "from-in-future",
-        "later",
-        "clock-went-back",
-        "since",
-        "since-after-saved-end",
-    ],
+    ids=["first", "first-from", "from-in-future", "later", "capped", "never-inverted"],
 )
-def test_plan_window(saved, import_from, since, expected):
-    assert plan_window(saved, now=NOW, import_from=import_from, since=since) == expected
-
-
-def test_since_in_the_future_is_a_usage_error():
-    with pytest.raises(UsageError, match="not in the past"):
-        plan_window(None, now=NOW, since=NOW + timedelta(seconds=1))
+def test_plan_window(after, import_from, expected):
+    assert plan_window(after, now=NOW, import_from=import_from) == expected
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,8 @@ def warehouse_sku(line: Any, s: MappingSettings) -> str | None:
 
 
 def unmappable(order: Order, s: MappingSettings) -> bool:
-    return any(warehouse_sku(line, s) is None or line.quantity < 1 for line in physical(order))
+    # A line without a SKU is held (no_sku:<variant>), not unmappable.
+    return any(line.quantity < 1 for line in physical(order))
 
 
 @PROPERTIES
@@ -164,14 +165,18 @@ def test_a_mapped_order_keeps_its_physical_lines_and_quantities(
     assert sum(item.quantity for item in decision.items) == sum(ln.quantity for ln in lines_in)
     # Aliases applied: the warehouse SKU is the alias of the Squarespace SKU (or variant).
     assert [item.sku for item in decision.items] == [warehouse_sku(ln, s) for ln in lines_in]
-    unknown = {item.sku for item in decision.items if item.sku not in known}
+    unknown = {item.sku for item in decision.items if item.sku is not None} - known
     assert {p for p in decision.problems if p.startswith(UNKNOWN_SKU)} == {
         UNKNOWN_SKU + sku for sku in unknown
+    }
+    skuless = [item for item in decision.items if item.sku is None]
+    assert {p for p in decision.problems if p.startswith("no_sku:")} == {
+        f"no_sku:{item.variant_id or f'line-{item.line_id}'}" for item in skuless
     }
     # An order that passed every skip check has no other derived problem.
     assert not [p for p in decision.problems if p.startswith((PAYMENT_STATE, SHIPPING_ZONE))]
     assert NO_PHYSICAL_LINES not in decision.problems
-    assert decision.status == ("HOLDING" if unknown else "NEW")
+    assert decision.status == ("HOLDING" if unknown or skuless else "NEW")
 
 
 # ------------------------------------------------------------------------ stock batching

@@ -53,6 +53,9 @@ def jobs(monkeypatch):
     fakes = FakeJobs()
     monkeypatch.setattr(runner, "job_function", fakes.function)
     monkeypatch.setenv("ACME_KEY", "test-key")
+    # Each connection its own key (write_config names the variables <NAME>_KEY).
+    for name in ("A2", "A3", "A4", "BETA", "GAMMA", "GOOD", "IDLE"):
+        monkeypatch.setenv(f"{name}_KEY", f"test-key-{name.lower()}")
     return fakes
 
 
@@ -196,16 +199,17 @@ def test_unknown_connection_is_a_config_error(tmp_path, jobs):
     assert result.exit_code == 2 and "no connection named 'nope'" in result.output
 
 
-def test_a_connection_whose_key_is_missing_fails_alone_and_status_shows_why(tmp_path, jobs):
+def test_a_connection_whose_key_is_missing_is_a_config_error_before_anything_runs(
+    tmp_path, jobs, monkeypatch
+):
+    # An unset key variable exits 2 in every command, `run` included (issue 12).
+    monkeypatch.delenv("BETA_KEY")
     conns = connections("acme") + connections("beta", api_key_env="BETA_KEY")
     path = write_config(tmp_path, connections=conns)
     result = sqsync(path, "-q", "run")
-    assert result.exit_code == 1  # a job failed; not 2: the others ran
-    assert {name for name, _ in jobs.calls} == {"acme"}
-    assert "beta import-orders: FAILED" in result.stderr and "BETA_KEY" in result.stderr
-    status = json.loads(sqsync(path, "status", "--json").stdout)
-    beta = next(s for s in status if s["connection"] == "beta")
-    assert "BETA_KEY is not set" in beta["last_error"]["error"]
+    assert result.exit_code == 2
+    assert jobs.calls == []
+    assert result.stderr.count("\n") == 1 and "BETA_KEY" in result.stderr
 
 
 def test_a_database_error_in_one_connection_is_reported_with_the_others(

@@ -10,10 +10,14 @@ the connection and the key, e.g.::
 
 API keys are resolved lazily by :meth:`Connection.api_key`, so listing orders never needs
 one; an inline key is held as a :class:`~pydantic.SecretStr` and never appears in a repr.
+Commands that talk to Squarespace call :meth:`Config.resolve_keys` first: a missing key is a
+config error before anything is sent, and so are two connections with one key (one
+Squarespace site is one connection).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import os
@@ -60,6 +64,9 @@ PAYMENT_STATES = frozenset(
 DEFAULT_PAYMENT_STATES = ("PAID", "AUTHORIZED", "NOT_CHARGED")
 _KEY_SOURCES = ("api_key", "api_key_env", "api_key_file")
 _DURATION = re.compile(r"(\d+)\s*([mh])")
+# How often a job may run: from every minute (cron's finest tick) to once a week.
+MAX_MINUTES = 7 * 24 * 60
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _fail(kind: str, message: str) -> PydanticCustomError:
@@ -77,8 +84,10 @@ def _minutes(value: Any) -> int:
         minutes = int(match[1]) * (60 if match[2] == "h" else 1)
     else:
         raise _fail("minutes", problem)
-    if minutes < 1:
-        raise _fail("minutes", "must be at least 1 minute")
+    if not 1 <= minutes <= MAX_MINUTES:
+        raise _fail(
+            "minutes", f"must be at least 1 minute and at most 7 days ({MAX_MINUTES} minutes)"
+        )
     return minutes
 
 
@@ -165,6 +174,18 @@ class Connection(_Strict):
     def _check_url(cls, value: str) -> str:
         return _api_url(value)
 
+    @field_validator("api_key_env")
+    @classmethod
+    def _check_env_name(cls, value: str | None) -> str | None:
+        # A key pasted here must not be echoed back: the message never shows the value.
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise _fail(
+                "api_key_env",
+                "must be the name of an environment variable (letters, digits and _, such "
+                "as ACME_SQUARESPACE_KEY), not a key; export the key in that variable",
+            )
+        return value
+
     @field_validator("payment_states")
     @classmethod
     def _check_payment_states(cls, value: list[str]) -> list[str]:
@@ -201,6 +222,14 @@ class Connection(_Strict):
     def label(self) -> str:
         return f'connection "{self.name}"'
 
+    def key_file(self) -> Path | None:
+        """Where ``api_key_file`` points (relative to the config's folder), or None."""
+        if self.api_key_file is None:
+            return None
+        return Path(
+            os.path.normpath(self._config_file.parent / Path(self.api_key_file).expanduser())
+        )
+
     def api_key(self) -> str:
         """The API key, read now from the inline value, the environment or the key file."""
         where = f"{self._config_file}: {self.label}"
@@ -214,7 +243,7 @@ class Connection(_Strict):
                     "is not set or empty"
                 )
             return _printable_key(value, f"{where}: api_key_env: {self.api_key_env}")
-        key_file = self._config_file.parent / Path(self.api_key_file or "").expanduser()
+        key_file = self.key_file() or self._config_file.parent
         try:
             value = key_file.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as error:
@@ -294,6 +323,34 @@ class Config(_Strict):
                     )
         return chosen
 
+    def resolve_keys(self, selected: Sequence[Connection]) -> None:
+        """Resolve every selected connection's key now, before anything is sent.
+
+        A selected connection whose key cannot be read is a ConfigError (exit 2). The other
+        connections' keys are read too where they can be, and two connections with the same
+        key are a ConfigError naming both (never the key): one Squarespace site is one
+        connection, and two connections of one site would import each order twice.
+        """
+        chosen = {c.name for c in selected}
+        seen: dict[bytes, str] = {}
+        for connection in [*selected, *(c for c in self.connections if c.name not in chosen)]:
+            try:
+                key = connection.api_key()
+            except ConfigError:
+                if connection.name in chosen:
+                    raise
+                continue  # not needed now (its variable may be set only where it runs)
+            # Only a digest is kept, so no second copy of a key lingers here.
+            digest = hashlib.sha256(key.encode()).digest()
+            other = seen.setdefault(digest, connection.name)
+            if other != connection.name:
+                first, second = sorted((other, connection.name))
+                raise ConfigError(
+                    f'{self._path}: connections "{first}" and "{second}" use the same API '
+                    "key: one Squarespace site is one connection, so remove one of them (to "
+                    "rename a connection, see `sqsync connections rename`)"
+                )
+
 
 def load_config(path: Path | str) -> Config:
     """Read, parse and validate the config file at ``path``; ConfigError if anything is wrong."""
@@ -326,11 +383,13 @@ def load_config(path: Path | str) -> Config:
 def _check_across_connections(path: Path, config: Config) -> None:
     seen_names: set[str] = set()
     prefixes: dict[tuple[str, str], str] = {}
+    key_sources: dict[tuple[str, str], str] = {}
     for connection in config.connections:
         where = f"{path}: {connection.label}"
         if connection.name in seen_names:
             raise ConfigError(f"{where}: name: another connection already uses this name")
         seen_names.add(connection.name)
+        connection._config_file = path
         key = (connection.client, connection.order_prefix)
         if key in prefixes:
             raise ConfigError(
@@ -348,7 +407,23 @@ def _check_across_connections(path: Path, config: Config) -> None:
                     f"{connection.shipping_zone!r} (known: {known})"
                 )
             connection._shipping_countries = frozenset(countries)
-        connection._config_file = path
+        source = _key_source(connection)
+        if source is not None:
+            if source in key_sources:
+                raise ConfigError(
+                    f'{where}: {source[0]}: connection "{key_sources[source]}" reads its key '
+                    "from the same place: one Squarespace site is one connection, so remove "
+                    "one of them or give each its own key"
+                )
+            key_sources[source] = connection.name
+
+
+def _key_source(connection: Connection) -> tuple[str, str] | None:
+    """Where a connection's key comes from, comparable across connections (None: inline)."""
+    if connection.api_key_env is not None:
+        return ("api_key_env", connection.api_key_env)
+    key_file = connection.key_file()
+    return ("api_key_file", str(key_file)) if key_file is not None else None
 
 
 def _warn_if_readable(path: Path) -> None:

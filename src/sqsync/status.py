@@ -3,17 +3,23 @@
 Everything comes from the local store (no request to Squarespace), so status is instant
 and works when the network or a key does not. The dict shape of :func:`connection_status`
 is the stable ``status --json`` output documented in the README.
+
+Orders stored under a connection name the config no longer has (:func:`orphans`) are not
+a connection of the report: they are told to people after the summary (:func:`orphan_lines`)
+and, under ``--json``, on stderr, so the JSON array keeps its one shape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqsync.check import orphan_advice
 from sqsync.clock import utcnow
 from sqsync.jobs.schedule import jobs_for, next_due
 from sqsync.store import Store, utc_text
+from sqsync.store.connections import orphaned_orders
 from sqsync.store.despatches import shipment_counts
 from sqsync.store.locks import holder, is_stale
 from sqsync.store.orders import open_order_counts
@@ -118,3 +124,13 @@ def summary_lines(report: Sequence[dict[str, Any]]) -> list[str]:
                 f"{error['error']}{context}"
             )
     return lines
+
+
+def orphans(store: Store, configured: Collection[str]) -> dict[str, int]:
+    """Order counts of the connection names in the store that the config does not have."""
+    return orphaned_orders(store, configured)
+
+
+def orphan_lines(found: dict[str, int]) -> list[str]:
+    """One line per connection name with stored orders that is not in the config."""
+    return [f"{name} (not in the config): {orphan_advice(name, n)}" for name, n in found.items()]

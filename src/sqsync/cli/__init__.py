@@ -7,6 +7,7 @@ tests, and separate modules keep their changes apart.
 
 # Importing a module registers its commands on ``cli``.
 from sqsync.cli import (  # noqa: F401  (registration side effects)
+    connections,
     despatch,
     emulator,
     import_orders,

@@ -58,6 +58,18 @@ class SqsyncGroup(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(0)
+        except Exception as error:
+            # Store trouble SQLite reported outside Store.open and Store.transaction (say a
+            # corrupted page met by a read) is one line too; anything else keeps its traceback.
+            if not isinstance(getattr(error, "sqlite_errorcode", None), int):
+                raise
+            from sqsync.store.database import store_error
+
+            app = ctx.obj
+            trouble = store_error(app.config.store_path, error) if isinstance(app, App) else None
+            if trouble is None:
+                raise
+            raise CommandError(str(trouble), trouble.exit_code) from None
 
 
 class App:
@@ -98,10 +110,12 @@ class App:
             self._config = load_config(self.config_path)
         return self._config
 
-    def open_store(self) -> Store:
+    def open_store(self, *, readonly: bool = False) -> Store:
+        """The store; ``readonly`` for commands that only read, so they still work on a
+        store whose file or folder cannot be written."""
         from sqsync.store import Store
 
-        return Store.open(self.config.store_path)
+        return Store.open(self.config.store_path, readonly=readonly)
 
 
 pass_app = click.make_pass_decorator(App)
@@ -255,8 +269,7 @@ def run_job_command(
     file is a config error (exit 2) before anything is sent.
     """
     selected = app.config.select(connections, stock_sync_only=stock_sync_only)
-    for connection in selected:
-        connection.api_key()
+    app.config.resolve_keys(selected)
     from sqsync.jobs.runner import run_locked
 
     if app.progress is not None:

@@ -138,7 +138,7 @@ def list_despatches(app: App, state: str | None, connection: str | None, fmt: st
 
     if connection is not None:
         app.config.connection(connection)  # a misspelt name fails instead of listing nothing
-    with app.open_store() as store:
+    with app.open_store(readonly=True) as store:
         rows = iter_shipments(store, connection=connection, state=state)
         emit_rows(rows, fmt, LIST_COLUMNS if fmt in ("table", "csv") else None)
 

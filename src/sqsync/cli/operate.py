@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 import click
 
 from sqsync.cli._root import App, cli, connection_option, json_option, pass_app
+
+if TYPE_CHECKING:
+    from sqsync.check import ConnectionCheck
 
 
 @cli.command()
@@ -38,6 +44,8 @@ def run(app: App, connections: tuple[str, ...], force: bool, workers: int, as_js
     from sqsync.progress import no_progress
 
     selected = app.config.select(connections)
+    # A missing key (or two connections with one key) is a config error before any request.
+    app.config.resolve_keys(selected)
     outcomes = run_due(
         selected,
         app.config.store_path,
@@ -67,8 +75,9 @@ def status(app: App, connections: tuple[str, ...], as_json: bool) -> None:
 
     Per connection and job: when it last ran, how it went and what it did,
     and when it is next due; then NEW and HOLDING orders, unpushed shipments
-    and the last error with Squarespace's contextId. Reads only the local
-    store: no request is sent.
+    and the last error with Squarespace's contextId. Orders stored under a
+    connection name that is no longer in the config are listed after it (on
+    stderr with --json). Reads only the local store: no request is sent.
 
     \b
     Example:
@@ -77,18 +86,28 @@ def status(app: App, connections: tuple[str, ...], as_json: bool) -> None:
     """
     from sqsync.cli._root import emit_rows
     from sqsync.output import to_json
-    from sqsync.status import TABLE_COLUMNS, status_report, summary_lines, table_rows
+    from sqsync.status import (
+        TABLE_COLUMNS,
+        orphan_lines,
+        orphans,
+        status_report,
+        summary_lines,
+        table_rows,
+    )
 
     config = app.config
     chosen = [config.connection(n) for n in connections] if connections else config.connections
-    with app.open_store() as store:
+    with app.open_store(readonly=True) as store:
         report = status_report(store, chosen)
+        unconfigured = orphan_lines(orphans(store, {c.name for c in config.connections}))
     if as_json:
         click.echo(to_json(report, indent=2))
+        for line in unconfigured:
+            logging.getLogger("sqsync").warning(line)
         return
     emit_rows(table_rows(report), "table", TABLE_COLUMNS)
     click.echo()
-    for line in summary_lines(report):
+    for line in summary_lines(report) + unconfigured:
         click.echo(line)
 
 
@@ -99,38 +118,55 @@ def status(app: App, connections: tuple[str, ...], as_json: bool) -> None:
 def check(app: App, connections: tuple[str, ...], as_json: bool) -> None:
     """Check the config and prove each connection's API key works.
 
-    Validates the config file, then for each connection resolves its key,
-    reads one page of orders and one page of inventory, and says plainly
-    what is missing (a permission, the site's billing). Sends no writes.
-    Exit 1 if any connection fails, 2 if the config is invalid.
+    Validates the config file and resolves every key, then for each
+    connection reads one page of orders and one page of inventory, says
+    plainly what is missing (a permission, the site's billing) and which
+    site the key opens. Sends no writes. Exit 1 if any connection fails,
+    if two connections open one site, or if orders are stored under a
+    connection no longer in the config; 2 if the config is invalid or a
+    key cannot be read.
 
     \b
     Example:
       sqsync --config shop.toml check
       sqsync check -c acme
     """
-    from sqsync.check import check_connection
-    from sqsync.output import to_json
+    from sqsync.check import check_connections, orphan_checks
 
     config = app.config
     selected = config.select(connections)
+    # Every key first: a missing one is a config error (exit 2) before any request.
+    config.resolve_keys(selected)
     if not as_json:
         count = len(config.connections)
         click.echo(f"config {config.path}: OK ({count} connection{'s' if count != 1 else ''})")
+    urls = {c.name: c.api_url for c in selected}
+    results = check_connections(selected, lambda c: app.make_client(c, max_attempts=2))
     failed = False
-    for connection in selected:
-        result = check_connection(connection, lambda c: app.make_client(c, max_attempts=2))
-        failed = failed or not result.ok
-        if as_json:
-            click.echo(to_json(result.to_json()))
-            continue
-        verdict = "OK" if result.ok else "FAILED"
-        click.echo(f"{connection.name} ({connection.api_url}): {verdict}")
-        for probe in result.probes:
-            mark = "ok" if probe.ok else ("FAILED" if probe.required else "warning")
-            click.echo(f"  {probe.name}: {mark}: {probe.detail}")
+    for result in results:
+        failed = _show_check(result, urls.get(result.connection), as_json) or failed
+    if config.store_path.exists():  # check never creates the store
+        with app.open_store(readonly=True) as store:
+            unconfigured = orphan_checks(store, {c.name for c in config.connections})
+        for result in unconfigured:
+            failed = _show_check(result, None, as_json) or failed
     if failed:
         raise SystemExit(1)
+
+
+def _show_check(result: ConnectionCheck, api_url: str | None, as_json: bool) -> bool:
+    """Print one ConnectionCheck (a JSON line, or a verdict and a line per probe); True if
+    it failed."""
+    from sqsync.output import to_json
+
+    if as_json:
+        click.echo(to_json(result.to_json()))
+        return not result.ok
+    where = api_url or "not in the config"
+    click.echo(f"{result.connection} ({where}): {'OK' if result.ok else 'FAILED'}")
+    for probe in result.probes:
+        click.echo(f"  {probe.name}: {probe.mark}: {probe.detail}")
+    return not result.ok
 
 
 @cli.command()

@@ -39,7 +39,7 @@ def list_orders(app: App, status: str | None, connection: str | None, fmt: str) 
 
     if connection is not None:
         app.config.connection(connection)  # a misspelt name fails instead of listing nothing
-    with app.open_store() as store:
+    with app.open_store(readonly=True) as store:
         rows = iter_order_dicts(store, status.upper() if status else None, connection)
         if fmt in ("table", "csv"):
             columns = TABLE_COLUMNS if fmt == "table" else CSV_COLUMNS
@@ -72,7 +72,7 @@ def show_order(app: App, order_number: str, client: str | None, fmt: str) -> Non
     from sqsync.store.orders import flat_order, order_dict
     from sqsync.store.owners import resolve_order
 
-    with app.open_store() as store:
+    with app.open_store(readonly=True) as store:
         order = order_dict(store, resolve_order(store, order_number, client).id)
     assert order is not None  # resolve_order found it in this connection
     if fmt == "json":

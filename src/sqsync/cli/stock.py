@@ -132,5 +132,5 @@ def list_stock(app: App, client: str | None, warehouse: str | None, fmt: str) ->
     """
     from sqsync.store.stock import stock_rows
 
-    with app.open_store() as store:
+    with app.open_store(readonly=True) as store:
         emit_rows(stock_rows(store, client, warehouse), fmt, STOCK_COLUMNS)

@@ -25,6 +25,7 @@ CANCELED = "CANCELED"
 
 # Problem codes: why an order is HOLDING.
 UNKNOWN_SKU = "unknown_sku:"
+NO_SKU = "no_sku:"  # a physical line with no SKU and no alias for its variant: no_sku:<variantId>
 PAYMENT_STATE = "payment_state:"
 SHIPPING_ZONE = "shipping_zone:"
 NO_PHYSICAL_LINES = "no_physical_lines"
@@ -32,7 +33,7 @@ FULFILLED_IN_SQUARESPACE = "fulfilled_in_squarespace"
 CANCELLED_IN_SQUARESPACE = "cancelled_in_squarespace"
 # Problems that describe the order's current Squarespace data; they are recomputed on
 # every update. Any other problem (fulfilled_in_squarespace, ...) stays until a person acts.
-DERIVED_PREFIXES = (UNKNOWN_SKU, PAYMENT_STATE, SHIPPING_ZONE, NO_PHYSICAL_LINES)
+DERIVED_PREFIXES = (UNKNOWN_SKU, NO_SKU, PAYMENT_STATE, SHIPPING_ZONE, NO_PHYSICAL_LINES)
 
 ADDRESS_FIELDS = (
     "first_name",
@@ -67,7 +68,7 @@ class ItemRecord:
     """One physical line: ``sku`` is the warehouse SKU, ``channel_sku`` Squarespace's."""
 
     line_id: str
-    sku: str
+    sku: str | None  # None: no SKU and no alias yet (the order is HOLDING no_sku:<variant>)
     channel_sku: str | None
     variant_id: str | None
     name: str | None
@@ -120,3 +121,7 @@ def merge_problems(current: Collection[str], derived: Collection[str]) -> tuple[
 def only_unknown_skus(problems: Collection[str]) -> bool:
     """True when an order is held only because the warehouse lacks some of its SKUs."""
     return bool(problems) and all(p.startswith(UNKNOWN_SKU) for p in problems)
+
+
+def no_sku_problem(variant_id: str | None, line_id: str | None) -> str:
+    return NO_SKU + (variant_id or f"line-{line_id or '?'}")

@@ -76,6 +76,8 @@ def _resolve(method: str, path: str) -> tuple[_Route | None, ApiError | None]:
     elif len(rest) == 3 and rest[:2] == ["commerce", "inventory"]:
         template = "/1.0/commerce/inventory/{ids}"
         routes = [("GET", _Route(template, "inventory", "get_inventory", (rest[2],)))]
+    elif rest == ["authorization", "website"]:
+        routes = [("GET", _Route("/1.0/authorization/website", "website", "get_website"))]
     if not routes:
         return None, ApiError(404, f"No such endpoint: {path}", "INVALID_ARGUMENT")
     for route_method, route in routes:
@@ -390,6 +392,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _get_inventory(self, params: dict[str, list[str]], raw: bytes, ids: str) -> Answer:
         items = self.server.emulator.state.inventory_json(parse_variant_ids(ids))
         return 200, f'{{"inventory":{items}}}'.encode(), {}
+
+    def _get_website(self, params: dict[str, list[str]], raw: bytes) -> Answer:
+        key = (self.headers.get("Authorization") or "").partition(" ")[2].strip()
+        return 200, json.dumps(self.server.emulator.state.website(key)).encode(), {}
 
     def _adjust(self, params: dict[str, list[str]], raw: bytes) -> Answer:
         key = check_idempotency_key(self.headers.get("Idempotency-Key"))

@@ -16,6 +16,9 @@ Where Squarespace's behaviour is not documented, the emulator chooses, and says 
   operations. An Idempotency-Key reused with a different body answers 400; a key whose
   first attempt failed is not used up; keys are remembered for the life of the state.
 - Increments past :data:`~sqsync.emulator.validation.MAX_STOCK` answer ``409 STOCK_EXCEEDS_MAX``.
+- ``GET /1.0/authorization/website`` names the site a key opens: the state's own site (one
+  per state, a new id each time it is made) unless the key was added with ``site=`` naming
+  another; a key added with ``website=None`` is refused it (403).
 """
 
 from __future__ import annotations
@@ -48,15 +51,23 @@ PERMISSIONS = ("r", "rw", None)
 
 @dataclass
 class KeyInfo:
-    """What one API key may do: ``"r"``, ``"rw"`` or None per API, and whether the site lapsed."""
+    """What one API key may do: ``"r"``, ``"rw"`` or None per API, and whether the site lapsed.
+
+    ``site`` is the id of the site the key opens (None: the state's own site); ``website``
+    whether it may read that site's basic information (``"r"``) or not (None: 403).
+    """
 
     orders: str | None = "rw"
     inventory: str | None = "rw"
     expired: bool = False
+    site: str | None = None
+    website: str | None = "r"
 
     def __post_init__(self) -> None:
         if self.orders not in PERMISSIONS or self.inventory not in PERMISSIONS:
             raise ValueError('permissions must be "r", "rw" or None')
+        if self.website not in ("r", None):
+            raise ValueError('the website permission must be "r" or None')
 
     @property
     def full(self) -> bool:
@@ -154,6 +165,9 @@ class EmulatorState:
         self._shop = _Shop()
         self._claims: dict[str, _Claim] = {}
         self.keys: dict[str, KeyInfo] = dict(keys or {})
+        # The site this state is; keys open it unless they name another (KeyInfo.site).
+        self.site_id = _new_id()
+        self.site_title = "Emulated Squarespace shop"
         self.stats = Stats()
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
         self.clock = clock
@@ -230,14 +244,35 @@ class EmulatorState:
         orders: str | None = "rw",
         inventory: str | None = "rw",
         expired: bool = False,
+        *,
+        site: str | None = None,
+        website: str | None = "r",
     ) -> str:
+        """Add a key; ``site`` names the site it opens (default: this state's own site),
+        so two keys added with one ``site`` belong to one site."""
         with self._lock:
-            self.keys[key] = KeyInfo(orders, inventory, expired)
+            self.keys[key] = KeyInfo(orders, inventory, expired, site, website)
         return key
 
     def key_info(self, key: str) -> KeyInfo | None:
         with self._lock:
             return self.keys.get(key)
+
+    def website(self, key: str) -> dict[str, Any]:
+        """``GET /1.0/authorization/website`` for ``key``: the site it opens."""
+        with self._lock:
+            info = self.keys.get(key)
+            site = info.site if info is not None and info.site else self.site_id
+            own = site == self.site_id
+            slug = "emulated-shop" if own else "".join(c for c in site.lower() if c.isalnum())
+            return {
+                "id": site,
+                "websiteTitle": self.site_title if own else f"Emulated shop {site}",
+                "websiteUrl": f"https://{slug or 'site'}.squarespace.com",
+                "timeZone": "Europe/London",
+                "language": "en-GB",
+                "createdOn": "2024-01-01T00:00:00.000Z",
+            }
 
     def full_key(self) -> str:
         """A key with every permission, made up when the state has none."""

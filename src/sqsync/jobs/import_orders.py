@@ -46,14 +46,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqsync.clock import utcnow
 from sqsync.config import PAYMENT_STATES
-from sqsync.errors import UsageError
+from sqsync.domain.orders import NO_PHYSICAL_LINES
+from sqsync.domain.skus import warehouse_sku
+from sqsync.errors import SqsyncError, UsageError
 from sqsync.jobs import JobResult, no_guard
 from sqsync.jobs.order_mapping import (
     CANCELED,
     CANCELLED_IN_SQUARESPACE,
     FULFILLED,
     FULFILLED_IN_SQUARESPACE,
-    UNKNOWN_SKU,
     ItemRecord,
     MappingError,
     MappingSettings,
@@ -62,48 +63,82 @@ from sqsync.jobs.order_mapping import (
     SkipReason,
     SquarespaceState,
     decide,
+    derived_problems,
     map_order,
     merge_problems,
-    only_unknown_skus,
     order_number,
     squarespace_state,
 )
 from sqsync.prefetch import prefetched
 from sqsync.progress import Sink, no_progress
-from sqsync.squarespace.errors import SquarespaceError
+from sqsync.squarespace.errors import NotFoundError, SquarespaceError, UnexpectedResponseError
+from sqsync.squarespace.models import OrderPage
 from sqsync.store import catalog, order_writes
 from sqsync.store.database import parse_time, utc_text
 from sqsync.store.order_writes import OrderOwner, StoredOrder
-from sqsync.store.sync_state import get_state, set_state
+from sqsync.store.sync_state import delete_state, get_state, set_state
 
 if TYPE_CHECKING:
     import sqlite3
 
     from sqsync.config import Connection
-    from sqsync.squarespace import Client, Order, OrderPage
+    from sqsync.squarespace import Client, Order
     from sqsync.store import Store
 
 log = logging.getLogger("sqsync.jobs.import_orders")
 
 JOB = "import-orders"
 WINDOW_END_KEY = "import_orders.window_end"
+SETTINGS_KEY = "import_orders.settings"
+FIRST_START_KEY = "import_orders.first_started"
+CLOCK_OFFSET_KEY = "import_orders.clock_offset"
 OVERLAP = timedelta(minutes=10)
+# A long outage is read as consecutive windows, each committed: a day at first, twice as
+# long after a window of at most one page (a quiet shop, an old back-fill), at most a year,
+# and back to a day after a busy one.
+WINDOW_CAP = timedelta(days=1)
+MAX_SPAN = timedelta(days=366)
+# How far the machine's clock may stray from Squarespace's before it is corrected.
+CLOCK_SLACK = timedelta(minutes=1)
+# Bounds on one window's paging: pages in all, and pages in a row with no order not
+# already seen in the window (Squarespace handing out new cursors over the same orders).
+MAX_PAGES = 20_000
+MAX_STALE_PAGES = 5
+# Windows in one run: a year of capped windows; a longer outage goes on next run.
+MAX_WINDOWS = 400
 ALL_PAYMENT_STATES = tuple(sorted(PAYMENT_STATES))
-COUNTS = ("imported", "updated", "cancelled", "held", "released", "unchanged", "skipped", "failed")
+COUNTS = (
+    "imported",
+    "updated",
+    "cancelled",
+    "held",
+    "released",
+    "unchanged",
+    "skipped",
+    "failed",
+    "unreadable",
+)
+
+
+class PagingError(SqsyncError):
+    """Squarespace kept paging without end; the window is not saved and is read again."""
 
 
 @dataclass(frozen=True)
 class Window:
-    """What one run asks Squarespace for, and the window end to save when it is done."""
+    """What one read asks Squarespace for.
 
-    end: datetime
-    fulfillment_status: str | None = None
+    ``sweep`` is a first import's read of every PENDING order (no time window); the
+    others are ``modified_after``..``modified_before`` windows with no status filter.
+    """
+
     modified_after: datetime | None = None
     modified_before: datetime | None = None
+    sweep: bool = False
 
     def filters(self) -> dict[str, Any]:
         return {
-            "fulfillment_status": self.fulfillment_status,
+            "fulfillment_status": "PENDING" if self.sweep else None,
             "modified_after": self.modified_after,
             "modified_before": self.modified_before,
             "payment_states": ALL_PAYMENT_STATES,
@@ -111,33 +146,53 @@ class Window:
 
 
 def plan_window(
-    saved_end: datetime | None,
+    after: datetime | None,
     *,
     now: datetime,
     import_from: datetime | None = None,
-    since: datetime | None = None,
+    span: timedelta = WINDOW_CAP,
 ) -> Window | None:
-    """The window of this run, or None when there is nothing to read yet (import_from is
-    still in the future). ``since`` later than ``now`` is a usage error."""
-    if since is not None:
-        if since >= now:
-            raise UsageError(f"--since {utc_text(since)} is not in the past")
-        after = since
-        if saved_end is not None:
-            # A back-fill reads more, never less: a --since later than the last window
-            # would otherwise save `now` and skip what lies between for good.
-            after = min(since, min(saved_end, now) - OVERLAP)
-        return Window(end=now, modified_after=after, modified_before=now)
-    if saved_end is not None:
-        # min(): a clock that went backwards must not make an empty or inverted window.
-        return Window(end=now, modified_after=min(saved_end, now) - OVERLAP, modified_before=now)
-    if import_from is None:
-        return Window(end=now, fulfillment_status="PENDING")
-    if import_from >= now:
-        return None
-    return Window(
-        end=now, fulfillment_status="PENDING", modified_after=import_from, modified_before=now
-    )
+    """The next window to read: from ``after`` (None: a first import) up to ``now`` or
+    :data:`WINDOW_CAP` later, whichever comes first. None when there is nothing to read
+    yet (``import_from`` is still in the future)."""
+    if after is None:
+        if import_from is None:
+            return Window(sweep=True)
+        if import_from >= now:
+            return None
+        after = import_from
+    # Never an empty or inverted window, whatever the clocks say.
+    before = max(min(after + span, now), after + timedelta(seconds=1))
+    return Window(after, before)
+
+
+@dataclass
+class ServerClock:
+    """Squarespace's time, estimated: this machine's clock plus the offset last measured
+    from a response's ``Date``. The machine's clock may be minutes or days wrong."""
+
+    local: Callable[[], datetime]
+    offset: timedelta = timedelta(0)
+
+    def now(self) -> datetime:
+        return self.local() + self.offset
+
+    def observe(self, server_time: datetime | None) -> bool:
+        """Correct the estimate from Squarespace's answer; True if it was off by more than
+        :data:`CLOCK_SLACK`."""
+        if server_time is None:
+            return False
+        # Date is in whole seconds, so a measurement is up to a second short: within the
+        # slack the machine's clock is kept (or the earlier correction), not replaced.
+        measured = server_time - self.local()
+        if abs(measured - self.offset) <= CLOCK_SLACK:
+            return False
+        self.offset = measured if abs(measured) > CLOCK_SLACK else timedelta(0)
+        return True
+
+
+class _Replan(Exception):
+    """Squarespace's clock showed the saved state to be in its future: plan again."""
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -188,46 +243,203 @@ def import_orders(
     progress: Sink = no_progress,
 ) -> JobResult:
     """Import (and update) one connection's orders; see the module docstring for the rules."""
-    run = _Run(store, connection, dry_run=dry_run, now=clock())
+    saved_offset = get_state(store, connection.name, CLOCK_OFFSET_KEY)
+    server = ServerClock(clock, timedelta(seconds=float(saved_offset or 0)))
+    run = _Run(store, connection, dry_run=dry_run, now=server.now())
     with _unit_of_work(store, dry_run) as conn:
         owner = run.owner(conn)
         run.known_skus = catalog.known_skus(conn, owner.client_id)
-        run.release_held(conn)
-    saved = get_state(store, connection.name, WINDOW_END_KEY)
-    window = plan_window(
-        parse_time(saved) if saved else None,
-        now=run.now,
-        import_from=connection.import_from,
-        since=since,
-    )
-    if window is None:
-        log.info("%s: import_from is in the future; nothing to import yet", connection.name)
-        return run.result
-    log.debug("%s: reading orders with %s", connection.name, window)
-    read = 0
+        run.reevaluate(conn)
+    reader = _Reader(client, store, connection, run, server, guard, progress)
     try:
-        # Overlap: while this page is written, the next one is fetched and validated.
-        # A power cut may lose the last pages' commits, but then also the window end.
-        with (
-            prefetched(client.iter_order_pages(**window.filters())) as pages,
-            store.deferred_sync(),
-        ):
-            for page in pages:
-                guard()
-                with _unit_of_work(store, dry_run) as conn:
-                    run.apply_page(conn, page)
-                read += len(page.orders) + len(page.invalid)
-                progress(connection.name, "orders", read)
-    except SquarespaceError as error:
+        reader.reread_unreadable()
+        for _ in range(3):
+            try:
+                reader.read_windows(since)
+                break
+            except _Replan:
+                continue
+    except (SquarespaceError, PagingError) as error:
         # The pages before stay committed; report them with the failure, keep the window.
         run.result.ok = False
         run.result.error = str(error)
-        run.result.context_id = error.context_id
-        return run.result
-    if not dry_run:
-        with store.transaction() as conn:
-            _save_window_end(conn, connection.name, window.end)
+        run.result.context_id = getattr(error, "context_id", None)
+    finally:
+        if not dry_run and server.offset.total_seconds() != float(saved_offset or 0):
+            with store.transaction() as conn:
+                offset = f"{server.offset.total_seconds():.3f}"
+                set_state(conn, connection.name, CLOCK_OFFSET_KEY, offset)
+    run.finish()
     return run.result
+
+
+@dataclass
+class _Reader:
+    """Reads a run's windows, one after another, each committed when all of it is in."""
+
+    client: Client
+    store: Store
+    connection: Connection
+    run: _Run
+    server: ServerClock
+    guard: Callable[[], None]
+    progress: Sink
+    read: int = 0
+    pages: int = 0
+    checked: bool = False  # Squarespace's clock has been seen this run
+
+    @property
+    def name(self) -> str:
+        return self.connection.name
+
+    def read_windows(self, since: datetime | None) -> None:
+        """Every window from the saved state (or ``since``) until caught up."""
+        first_start, saved_end = self._state()
+        import_from = self.connection.import_from
+        if saved_end is not None:
+            after = saved_end - OVERLAP
+        else:
+            cut_short = first_start is not None
+            if first_start is None:
+                # Taken before the first read and saved with the first page: a first import
+                # cut short is not a first import again next time.
+                first_start = import_from or self.server.now()
+                self.run.pending_state[FIRST_START_KEY] = utc_text(first_start)
+            if import_from is not None:
+                after = import_from
+            else:
+                # Every PENDING order (after a first import cut short: the ones it missed).
+                # What changes meanwhile is read by the next run, from the sweep's start.
+                self._read(Window(sweep=True), save=first_start)
+                if not cut_short and since is None:
+                    return
+                # Cut short: orders it stored may have been cancelled or fulfilled since.
+                after = first_start - OVERLAP
+        if since is not None:
+            if since >= self.server.now():
+                raise UsageError(f"--since {utc_text(since)} is not in the past")
+            after = min(since, after)  # a back-fill reads more, never less
+        span = WINDOW_CAP
+        for _ in range(MAX_WINDOWS):
+            window = plan_window(after, now=self.server.now(), import_from=import_from, span=span)
+            if window is None or window.modified_before is None:
+                log.info("%s: import_from is in the future; nothing to import yet", self.name)
+                return
+            pages_before = self.pages
+            end = self._read(window, save=window.modified_before)
+            span = min(span * 2, MAX_SPAN) if self.pages - pages_before <= 1 else WINDOW_CAP
+            caught_up = window.modified_before >= self.server.now() - timedelta(seconds=1)
+            if end is None or caught_up or end < window.modified_before:
+                return
+            after = end - OVERLAP
+
+    def _state(self) -> tuple[datetime | None, datetime | None]:
+        first = get_state(self.store, self.name, FIRST_START_KEY)
+        end = get_state(self.store, self.name, WINDOW_END_KEY)
+        return (parse_time(first) if first else None, parse_time(end) if end else None)
+
+    def _read(self, window: Window, *, save: datetime | None) -> datetime | None:
+        """Read one window page by page; save its end (never later than Squarespace's
+        time when it answered) once every page is committed. Returns that end."""
+        log.debug("%s: reading orders with %s", self.name, window)
+        end = save
+        seen: set[str] = set()
+        stale = pages = 0
+        # Overlap: while this page is written, the next one is fetched and validated.
+        # A power cut may lose the last pages' commits, but then also the window end.
+        with (
+            prefetched(self.client.iter_order_pages(**window.filters())) as stream,
+            self.store.deferred_sync(),
+        ):
+            for page in stream:
+                if pages == 0:
+                    self._check_clock(page.server_time)
+                    if end is not None and page.server_time is not None:
+                        end = min(end, page.server_time)
+                pages += 1
+                self.pages += 1
+                fresh = {o.id for o in page.orders} | {i.id for i in page.invalid if i.id}
+                stale = stale + 1 if fresh and fresh <= seen else 0
+                seen |= fresh
+                if pages > MAX_PAGES or stale >= MAX_STALE_PAGES:
+                    raise PagingError(
+                        f"{self.name}: Squarespace kept paging ({pages} pages, the last "
+                        f"{stale} with no order not already read); stopped, the window is "
+                        "read again next run"
+                    )
+                self.guard()
+                with _unit_of_work(self.store, self.run.dry_run) as conn:
+                    self.run.apply_page(conn, page)
+                    if page.orders or page.invalid:
+                        self.run.save_pending(conn)
+                self.read += len(page.orders) + len(page.invalid)
+                self.progress(self.name, "orders", self.read)
+        if end is not None and not self.run.dry_run:
+            with self.store.transaction() as conn:
+                _save_window_end(conn, self.name, end)
+                self.run.save_pending(conn)
+        return end
+
+    def _check_clock(self, server_time: datetime | None) -> None:
+        if self.checked or server_time is None:
+            return
+        self.checked = True
+        moved = self.server.observe(server_time)
+        if moved:
+            log.info(
+                "%s: this machine's clock is %+.0f s from Squarespace's; windows follow "
+                "Squarespace's",
+                self.name,
+                -self.server.offset.total_seconds(),
+            )
+        self._repair_future(server_time)
+
+    def _repair_future(self, now: datetime) -> None:
+        """A saved time later than Squarespace's now came from a clock that was fast:
+        replace it (with one warning) and plan again, rather than trust it."""
+        first_start, saved_end = self._state()
+        future = [t for t in (first_start, saved_end) if t is not None and t > now + CLOCK_SLACK]
+        if not future or self.run.dry_run:
+            return
+        with self.store.transaction() as conn:
+            latest = order_writes.latest_modified_on(conn, self.name)
+            if saved_end is not None and saved_end > now + CLOCK_SLACK:
+                # Everything was read up to when that window was read, which was no later
+                # than the newest change stored; read again from there.
+                if latest is not None:
+                    set_state(conn, self.name, WINDOW_END_KEY, utc_text(min(latest, now)))
+                else:
+                    delete_state(conn, self.name, WINDOW_END_KEY)
+                    delete_state(conn, self.name, FIRST_START_KEY)
+            elif first_start is not None:
+                set_state(conn, self.name, FIRST_START_KEY, utc_text(latest or now))
+        log.warning(
+            "%s: the saved import window ends at %s, later than Squarespace's time %s "
+            "(this machine's clock was ahead); it is replaced and read again",
+            self.name,
+            utc_text(max(future)),
+            utc_text(now),
+        )
+        raise _Replan
+
+    def reread_unreadable(self) -> None:
+        """Fetch by id the orders Squarespace sent as records that could not be read."""
+        for order_id in order_writes.unreadable_ids(self.store, self.name):
+            try:
+                order = self.client.get_order(order_id)
+            except UnexpectedResponseError as error:
+                self.run.still_unreadable(order_id, str(error))
+                continue
+            except NotFoundError:
+                # Deleted in Squarespace (or never an order): nothing left to import.
+                if not self.run.dry_run:
+                    with self.store.transaction() as conn:
+                        order_writes.forget_unreadable(conn, self.name, order_id)
+                continue
+            self.guard()
+            with _unit_of_work(self.store, self.run.dry_run) as conn:
+                self.run.apply_page(conn, OrderPage(orders=[order]))
+                order_writes.forget_unreadable(conn, self.name, order_id)
 
 
 def _save_window_end(conn: sqlite3.Connection, connection: str, end: datetime) -> None:
@@ -258,6 +470,10 @@ class _Run:
     dry_run: bool
     now: datetime
     known_skus: set[str] = field(default_factory=set)
+    # State to save with the run's first commit (never alone, so a run refused at its
+    # first request leaves the store as it was).
+    pending_state: dict[str, str] = field(default_factory=dict)
+    seen: dict[str, datetime] = field(default_factory=dict)
     result: JobResult = field(init=False)
     settings: MappingSettings = field(init=False)
     skipped: dict[str, int] = field(init=False)
@@ -285,30 +501,109 @@ class _Run:
 
     # ------------------------------------------------------------------ local pass
 
-    def release_held(self, conn: sqlite3.Connection) -> None:
-        """Free HOLDING orders whose only problems were SKUs the warehouse now knows."""
-        for held in order_writes.held_for_unknown_skus(conn, self.connection.name):
-            if not only_unknown_skus(held.problems):
-                continue
-            missing = tuple(UNKNOWN_SKU + s for s in sorted(held.skus) if s not in self.known_skus)
-            if not missing:
-                order_writes.set_status(conn, held.id, "NEW", (), self.stamp)
-                self.result.count("released")
-            elif set(missing) != set(held.problems):
-                order_writes.set_status(conn, held.id, "HOLDING", missing, self.stamp)
+    def reevaluate(self, conn: sqlite3.Connection) -> None:
+        """Bring stored open orders up to date with the config and the known SKUs.
+
+        HOLDING orders are looked at every run (a SKU stocked releases them). When the
+        settings that decide an order's SKUs and problems changed (sku_aliases,
+        payment_states, shipping_zone), NEW orders are too: their items move to the SKU
+        the aliases now name, so stock allocated to an old name is not advertised under
+        the new one.
+        """
+        fingerprint = self.settings.fingerprint()
+        changed = get_state(conn, self.connection.name, SETTINGS_KEY) != fingerprint
+        statuses = ("NEW", "HOLDING") if changed else ("HOLDING",)
+        for order in order_writes.orders_to_review(conn, self.connection.name, statuses):
+            self._review(conn, order)
+        if changed:
+            # Noted with the run's first commit: a run that reads nothing changes nothing.
+            self.pending_state[SETTINGS_KEY] = fingerprint
+
+    def save_pending(self, conn: sqlite3.Connection) -> None:
+        for key, value in self.pending_state.items():
+            set_state(conn, self.connection.name, key, value)
+        self.pending_state.clear()
+
+    def _review(self, conn: sqlite3.Connection, order: order_writes.ReviewOrder) -> None:
+        aliases = self.settings.sku_aliases
+        moved = []
+        items = []
+        for item in order.items:
+            sku = item.sku
+            if item.channel_sku is not None or item.variant_id is not None:
+                sku = warehouse_sku(item.channel_sku, item.variant_id, aliases)
+            if sku != item.sku:
+                moved.append((item.id, sku))
+            items.append(
+                ItemRecord(
+                    item.line_id or "", sku, item.channel_sku, item.variant_id, None, 1, None
+                )
+            )
+        country = order.country_code.strip().upper() if order.country_code else None
+        derived = derived_problems(
+            items, order.payment_state, country or None, self.settings, self.known_skus
+        )
+        if not items and NO_PHYSICAL_LINES in order.problems:
+            derived.append(NO_PHYSICAL_LINES)
+        problems = merge_problems(order.problems, derived)
+        if moved:
+            order_writes.set_item_skus(conn, moved)
+        if problems == order.problems:
+            return
+        status = "HOLDING" if problems else "NEW"
+        order_writes.set_status(conn, order.id, status, problems, self.stamp)
+        if status == "NEW":
+            self.result.count("released")
+        elif order.status == "NEW":
+            self.result.count("held")
+
+    def still_unreadable(self, order_id: str, error: str) -> None:
+        self.result.count("unreadable")
+        if not self.dry_run:
+            with self.store.transaction() as conn:
+                order_writes.remember_unreadable(
+                    conn, self.connection.name, order_id, error, self.stamp
+                )
+
+    def finish(self) -> None:
+        """A run that left orders unstored did not do what it was asked: not ok."""
+        if not self.result.ok:
+            return
+        unstored = self.result.counts["failed"] + self.result.counts["unreadable"]
+        if unstored:
+            self.result.ok = False
+            self.result.error = (
+                f"{unstored} orders could not be imported (see the warnings; "
+                "`sqsync status` lists the unreadable ones)"
+            )
 
     # ------------------------------------------------------------------ one page
 
     def apply_page(self, conn: sqlite3.Connection, page: OrderPage) -> None:
         name = self.connection.name
+        # An order read twice in one run (overlapping windows) is applied and counted once.
+        fresh = [o for o in page.orders if self.seen.get(o.id) != o.modified_on]
+        if len(fresh) < len(page.orders):
+            page = OrderPage(fresh, page.invalid, page.has_next_page, page.next_page_cursor)
+        self.seen.update((o.id, o.modified_on) for o in fresh)
         for invalid in page.invalid:
-            log.warning(
-                "%s: order %s is not valid and was skipped: %s",
+            if invalid.id is None:
+                log.warning("%s: an order record with no id was skipped: %s", name, invalid.error)
+                self.result.count("failed")
+                continue
+            # Remembered, and fetched again by id on later runs until it reads.
+            first = order_writes.remember_unreadable(
+                conn, name, invalid.id, invalid.error, self.stamp
+            )
+            log.log(
+                logging.WARNING if first else logging.INFO,
+                "%s: order %s could not be read%s: %s",
                 name,
-                invalid.id or "(no id)",
+                invalid.id,
+                "" if first else " again",
                 invalid.error,
             )
-            self.result.count("failed")
+            self.result.count("unreadable")
         owner = self.owner(conn)
         stored, by_number = order_writes.find_for_page(
             conn,

@@ -19,7 +19,8 @@ Rules for an order not yet imported (:func:`decide`), checked in this order:
 Otherwise the order maps to an :class:`OrderRecord`: order number = order_prefix +
 orderNumber, physical lines only (digital, service and gift-card lines are dropped), each
 SKU mapped through ``sku_aliases``. A warehouse SKU the client does not know adds the
-problem ``unknown_sku:<SKU>``, and an order with problems is HOLDING instead of NEW.
+problem ``unknown_sku:<SKU>``, a line with no SKU ``no_sku:<variantId>``, and an order
+with problems is HOLDING instead of NEW.
 
 An order already imported is re-mapped with :func:`map_order` when it changes; there the
 skip conditions become problems instead (``payment_state:<STATE>``,
@@ -29,6 +30,7 @@ held rather than shipped, and is released when the condition clears.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -50,6 +52,7 @@ from sqsync.domain.orders import (
     OrderRecord,
     SquarespaceState,
     merge_problems,
+    no_sku_problem,
     only_unknown_skus,
 )
 from sqsync.domain.skus import channel_sku, warehouse_sku
@@ -103,6 +106,14 @@ class MappingSettings:
     payment_states: frozenset[str] = frozenset({"PAID", "AUTHORIZED", "NOT_CHARGED"})
     import_test_orders: bool = False
     shipping_countries: frozenset[str] | None = None
+
+    def fingerprint(self) -> str:
+        """A stable text of the settings that decide an order's SKUs and problems."""
+        zone = sorted(self.shipping_countries) if self.shipping_countries is not None else None
+        return json.dumps(
+            [sorted(self.sku_aliases.items()), sorted(self.payment_states), zone],
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_connection(cls, connection: Connection) -> MappingSettings:
@@ -160,23 +171,16 @@ def skip_reason(order: Order, settings: MappingSettings) -> Skip | None:
 def map_order(order: Order, settings: MappingSettings, known_skus: Collection[str]) -> OrderRecord:
     """The warehouse record of ``order``, its problems from the current data.
 
-    Raises :class:`MappingError` when a physical line cannot be shipped as given (no SKU
-    and no alias for its variant, a quantity below 1) or the order has no number.
+    Raises :class:`MappingError` when a physical line has a quantity below 1 or the order
+    has no number. A line with no SKU (and no alias for its variant) is kept, and the
+    order is held with ``no_sku:<variantId>``.
     """
     if not order.order_number.strip():
         raise MappingError("the order has no orderNumber")
     items = tuple(map_line(line, settings) for line in order.line_items if is_physical(line))
-    problems: list[str] = []
-    if not items:
-        problems.append(NO_PHYSICAL_LINES)
-    for sku in dict.fromkeys(item.sku for item in items):
-        if sku not in known_skus:
-            problems.append(UNKNOWN_SKU + sku)
-    if not payment_accepted(order, settings):
-        problems.append(PAYMENT_STATE + str(order.payment_state))
-    country = shipping_country(order)
-    if items and not ships_to(country, settings):
-        problems.append(SHIPPING_ZONE + (country or "none"))
+    problems = derived_problems(
+        items, order.payment_state, shipping_country(order), settings, known_skus
+    )
     currency = next(
         (m.currency for m in (order.grand_total, order.subtotal) if m is not None), None
     )
@@ -200,16 +204,40 @@ def map_order(order: Order, settings: MappingSettings, known_skus: Collection[st
     )
 
 
+def derived_problems(
+    items: Collection[ItemRecord],
+    payment_state: str | None,
+    country: str | None,
+    settings: MappingSettings,
+    known_skus: Collection[str],
+) -> list[str]:
+    """The problems an open order's own data gives it (recomputed on every change and
+    after a config change): lines without a SKU, SKUs the warehouse does not know, a
+    payment state or a country the connection does not take, nothing to ship."""
+    problems: list[str] = []
+    if not items:
+        problems.append(NO_PHYSICAL_LINES)
+    for item in items:
+        if item.sku is None:
+            problems.append(no_sku_problem(item.variant_id, item.line_id))
+    for sku in dict.fromkeys(item.sku for item in items if item.sku is not None):
+        if sku not in known_skus:
+            problems.append(UNKNOWN_SKU + sku)
+    if payment_state is not None and payment_state not in settings.payment_states:
+        problems.append(PAYMENT_STATE + payment_state)
+    if items and not ships_to(country, settings):
+        problems.append(SHIPPING_ZONE + (country or "none"))
+    return list(dict.fromkeys(problems))
+
+
 def map_line(line: LineItem, settings: MappingSettings) -> ItemRecord:
-    """A physical line as a warehouse item (SKU aliased; a SKU-less line by its variant)."""
+    """A physical line as a warehouse item (SKU aliased; a SKU-less line by its variant).
+
+    A line with no SKU and no alias for its variant keeps ``sku`` None: its order is held
+    with ``no_sku:<variantId>`` until ``sku_aliases`` names it."""
     sku = warehouse_sku(line.sku, line.variant_id, settings.sku_aliases)
-    if sku is None:
-        raise MappingError(
-            f"line {line.id} ({line.product_name or 'unnamed'}) has no SKU; give the variant "
-            f"{line.variant_id or '(none)'} a warehouse SKU in sku_aliases"
-        )
     if line.quantity < 1:
-        raise MappingError(f"line {line.id} ({sku}) has quantity {line.quantity}")
+        raise MappingError(f"line {line.id} ({sku or 'no SKU'}) has quantity {line.quantity}")
     return ItemRecord(
         line_id=line.id,
         sku=sku,

@@ -52,6 +52,7 @@ from sqsync.squarespace.models import (
     OrderPage,
     OrdersPayload,
     StockOperation,
+    Website,
     format_timestamp,
 )
 
@@ -279,6 +280,14 @@ class Client:
             headers={"Idempotency-Key": idempotency_key},
             retry_in_flight=True,
         )
+
+    # -- the site -------------------------------------------------------------------
+
+    def get_website(self) -> Website:
+        """The site this key opens (``GET /1.0/authorization/website``), every field
+        optional. Not confirmed by Squarespace's docs: callers treat a 404 or 403 as unknown."""
+        path = "/1.0/authorization/website"
+        return self._validate_one(Website, self._decode(self._get(path), path), path)
 
     # -- paging and parsing ---------------------------------------------------------
 

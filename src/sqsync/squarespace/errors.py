@@ -16,7 +16,8 @@
 
 ``str(error)`` is what happened, where (method, host and path) and Squarespace's
 ``contextId`` when there is one. The API key is never part of any message: the client
-never puts headers into errors, and redacts the key should a server ever echo it.
+never puts headers into errors, and redacts the key from every field of the error envelope
+(type, subtype, message, contextId, details) should a server ever echo it.
 """
 
 from __future__ import annotations
@@ -135,15 +136,28 @@ def one_line(text: str, *, limit: int = _MAX_MESSAGE) -> str:
 def parse_envelope(body: bytes, content_type: str = "", *, secret: str = "") -> dict[str, Any]:
     """The error envelope's fields from a response body; tolerant of HTML and junk.
 
-    ``secret`` (the API key) is scrubbed from the message should a server echo it.
+    ``secret`` (the API key) is scrubbed from every field, ``details`` included, should a
+    server echo it: each of them reaches messages, logs and the run log.
     """
-    fields = _envelope_fields(body, content_type)
-    if fields["message"] and secret:
-        fields["message"] = fields["message"].replace(secret, "***")
-    return fields
+    fields = _envelope_fields(body, content_type, secret)
+    return {name: scrub(value, secret) for name, value in fields.items()}
 
 
-def _envelope_fields(body: bytes, content_type: str) -> dict[str, Any]:
+def scrub(value: Any, secret: str) -> Any:
+    """``value`` with ``secret`` replaced by ``***`` in every string it holds (keys of a
+    mapping too), however deeply nested."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, dict):
+        return {scrub(key, secret): scrub(item, secret) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(item, secret) for item in value]
+    return value
+
+
+def _envelope_fields(body: bytes, content_type: str, secret: str = "") -> dict[str, Any]:
     try:
         data = json.loads(body) if body else None
     except (ValueError, UnicodeDecodeError):
@@ -156,7 +170,10 @@ def _envelope_fields(body: bytes, content_type: str) -> dict[str, Any]:
             "context_id": _str_or_none(data.get("contextId")),
             "details": data.get("details"),
         }
-    text = _TAG.sub(" ", body.decode("utf-8", "replace")).strip() if body else ""
+    # Scrubbed before tags are dropped and the text is shortened: either could cut the key
+    # and leave a piece of it unmatched.
+    text = scrub(body.decode("utf-8", "replace"), secret) if body else ""
+    text = _TAG.sub(" ", text).strip()
     kind = content_type.split(";")[0].strip() or "no content type"
     message = f"non-JSON body ({kind})" + (f": {one_line(text, limit=120)}" if text else "")
     return {"type": None, "subtype": None, "message": message, "context_id": None, "details": None}

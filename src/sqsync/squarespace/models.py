@@ -23,7 +23,15 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
@@ -184,6 +192,32 @@ class InventoryPayload(ApiModel):
 
     inventory: ListOrNull[InventoryItem]
     pagination: Pagination | None = None
+
+
+def _or_none(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A field that fails validation becomes None instead of failing its whole record."""
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+Lenient = Annotated[T | None, WrapValidator(_or_none)]
+
+
+class Website(ApiModel):
+    """``GET /1.0/authorization/website``: the site an API key opens.
+
+    Documented only by a transcription, so every field is optional and a malformed one is
+    None rather than an error: the answer only names the site, nothing depends on it.
+    """
+
+    id: Lenient[TolerantStr] = None
+    website_title: Lenient[str] = None
+    website_url: Lenient[str] = None
+    time_zone: Lenient[str] = None
+    language: Lenient[str] = None
+    created_on: Lenient[UtcDatetime] = None
 
 
 class ErrorEnvelope(ApiModel):

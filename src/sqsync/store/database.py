@@ -10,11 +10,18 @@ order on open. Each file and its row in ``schema_migrations`` commit in one tran
 so a crash mid-migration leaves the schema as it was and the next open retries it.
 Number ranges per part of sqsync: 0001-0009 store, 0010-0019 import-orders,
 0020-0029 sync-stock, 0030-0039 despatch, 0040-0049 operations.
+
+Store trouble (a full disk, a corrupted file, a read-only file or folder) is a
+:class:`StoreError` naming the file and what to do, raised by :meth:`Store.open` and
+:meth:`Store.transaction`; :func:`store_error` translates an ``sqlite3`` error raised
+elsewhere. A command that only reads opens with ``readonly=True``, which still works when
+the store cannot be written (see :meth:`Store.open`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -29,6 +36,78 @@ log = logging.getLogger("sqsync.store")
 
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+_CORRUPTED = "the file is not an sqlite database or is corrupted; restore it from a backup"
+
+
+class StoreError(SqsyncError):
+    """Trouble with the store file (exit 1): ``store <path>: <cause>``, a cause a person
+    can act on. ``read_only`` is true when the cause is that the store cannot be written
+    (a command that only reads may still open it read-only)."""
+
+    def __init__(self, path: Path, cause: str, *, read_only: bool = False) -> None:
+        super().__init__(f"store {path}: {cause}")
+        self.path = path
+        self.cause = cause
+        self.read_only = read_only
+
+
+def store_error(path: Path, error: BaseException) -> StoreError | None:
+    """The :class:`StoreError` that ``error`` (raised by SQLite on the store at ``path``)
+    means, or None when it is not store trouble (a constraint, a bad statement: a bug).
+
+    Only errors SQLite raised count (they carry ``sqlite_errorcode``); an
+    ``OperationalError`` made by hand, as tests do, is left as it is.
+    """
+    code = getattr(error, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return None
+    primary = code & 0xFF  # the primary result code of an extended one
+    if primary == sqlite3.SQLITE_FULL:
+        return StoreError(path, "the disk is full")
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return StoreError(path, _CORRUPTED)
+    if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
+        if path.is_dir():
+            return StoreError(path, "it is a folder, not a file")
+        if path.exists() and not os.access(path, os.R_OK):
+            return StoreError(path, "the file cannot be read (permission denied)")
+        cause = _unwritable_cause(path)
+        if cause is not None:
+            return StoreError(path, cause, read_only=True)
+        if primary == sqlite3.SQLITE_READONLY:
+            return StoreError(path, "the file is read-only", read_only=True)
+        return StoreError(path, f"cannot open the file: {error}")
+    if primary == sqlite3.SQLITE_IOERR:
+        name = getattr(error, "sqlite_errorname", "SQLITE_IOERR")
+        return StoreError(path, f"reading or writing the file failed ({name}); check the disk")
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        seconds = BUSY_TIMEOUT_MS // 1000
+        return StoreError(
+            path, f"another process has held its write lock for over {seconds}s; try again"
+        )
+    return None
+
+
+def _unwritable_cause(path: Path) -> str | None:
+    """Why the store at ``path`` cannot be written, or None if nothing is read-only."""
+    folder = path.parent
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    if not os.access(folder, os.W_OK):
+        if not path.exists():
+            return f"the folder {folder} is read-only: sqlite cannot create {path.name} there"
+        if not _sidecar(path, "-wal").exists():
+            return f"the folder {folder} is read-only: sqlite needs to create {path.name}-wal there"
+    for suffix in ("-wal", "-shm"):
+        side = _sidecar(path, suffix)
+        if side.exists() and not os.access(side, os.W_OK):
+            return f"{side.name} (next to it) is read-only"
+    return None
+
+
+def _sidecar(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
 
 
 def utc_text(moment: datetime) -> str:
@@ -95,24 +174,46 @@ def _only_comments(sql: str) -> bool:
 
 class Store:
     """The open SQLite store. ``conn`` is in autocommit mode; group writes with
-    :meth:`transaction`."""
+    :meth:`transaction`. ``read_only`` is why the store was opened read-only (None when
+    it can be written)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, *, read_only: str | None = None
+    ) -> None:
         self.conn = conn
         self.path = path
+        self.read_only = read_only
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
+    def open(cls, path: Path | str, *, readonly: bool = False) -> Store:
         """Open (creating the file if needed) and migrate the store at ``path``.
 
         The folder must exist: a missing folder usually means a wrong ``[store] path``,
         and silently creating it would hide that.
+
+        ``readonly=True`` is for commands that only read: the store is opened and migrated
+        as usual when it can be written, and opened read-only (no migration) when it
+        cannot (a read-only file or folder). A schema older than this sqsync cannot be
+        read then, and is a :class:`StoreError` saying so.
         """
         path = Path(path)
         if not path.parent.is_dir():
             raise ConfigError(f"store path {path}: folder {path.parent} does not exist")
         try:
+            return cls._open_writable(path)
+        except StoreError as error:
+            if not (readonly and error.read_only and path.is_file()):
+                raise
+            log.debug("store %s: %s; opening it read-only", path, error.cause)
+            return cls._open_read_only(path, error.cause)
+
+    @classmethod
+    def _open_writable(cls, path: Path) -> Store:
+        try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        except sqlite3.Error as error:
+            raise _open_error(path, error, "cannot open") from None
+        try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -122,23 +223,71 @@ class Store:
             # run would send it again (a duplicate shipment and customer email).
             conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as error:
-            raise SqsyncError(f"store {path}: cannot open: {error}") from None
+            conn.close()
+            raise _open_error(path, error, "cannot open") from None
         store = cls(conn, path)
         try:
             store.migrate()
+        except StoreError:
+            conn.close()
+            raise
         except sqlite3.DatabaseError as error:
             conn.close()
-            raise SqsyncError(f"store {path}: cannot apply the schema: {error}") from None
+            raise _open_error(path, error, "cannot apply the schema") from None
         return store
+
+    @classmethod
+    def _open_read_only(cls, path: Path, cause: str) -> Store:
+        """Open ``path`` read-only (``cause``: why it cannot be written) and check that
+        its schema is this sqsync's.
+
+        In WAL mode even a read-only reader needs the ``-wal`` and ``-shm`` files; when the
+        folder is read-only and there is no ``-wal`` (none can be made, so no process is
+        writing) the file is opened ``immutable``, without them.
+        """
+        immutable = not _sidecar(path, "-wal").exists() and not os.access(path.parent, os.W_OK)
+        uri = path.absolute().as_uri() + ("?mode=ro&immutable=1" if immutable else "?mode=ro")
+        try:
+            conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+        except sqlite3.Error as error:
+            raise _open_error(path, error, "cannot open") from None
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            missing = _missing_migrations(conn)
+        except sqlite3.Error as error:
+            conn.close()
+            raise _open_error(path, error, "cannot open") from None
+        if missing:
+            conn.close()
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise StoreError(
+                path,
+                f"its schema is older than this sqsync ({missing[0]}{more} not applied) and "
+                f"cannot be upgraded: {cause}",
+                read_only=True,
+            )
+        return cls(conn, path, read_only=cause)
 
     def migrate(self) -> list[str]:
         """Apply every migration not yet recorded; return the names applied."""
+        if self.read_only is not None:
+            raise StoreError(self.path, self.read_only, read_only=True)
+        shipped = migration_files()
+        missing = set(_missing_migrations(self.conn, shipped))
+        if not missing:
+            return []  # up to date: no write, so a store that cannot be written still opens
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations"
             " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
         )
         applied = []
-        for name, sql in migration_files():
+        for name, sql in shipped:
+            if name not in missing:
+                continue
             # Re-checked under the write lock: a concurrent process may have just applied it.
             with self.transaction() as conn:
                 done = conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,))
@@ -161,26 +310,68 @@ class Store:
         ``BEGIN IMMEDIATE`` takes the write lock now rather than at the first write, so a
         transaction never fails half-way with "database is locked". Nested calls become
         savepoints, so a helper that opens its own transaction can run inside a caller's.
+
+        Store trouble inside (SQLite's errors for a full disk, a corrupted or read-only
+        file, the commit's included) rolls back and is raised as a :class:`StoreError`.
         """
+        if self.read_only is not None:
+            raise StoreError(self.path, self.read_only, read_only=True)
         conn = self.conn
         if conn.in_transaction:
-            conn.execute("SAVEPOINT nested")
+            self._run("SAVEPOINT nested")
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK TO nested")
-                conn.execute("RELEASE nested")
-                raise
-            conn.execute("RELEASE nested")
+            except BaseException as error:
+                trouble = self._undo(error, "ROLLBACK TO nested", "RELEASE nested")
+                if trouble is None:
+                    raise
+                raise trouble from error
+            self._run("RELEASE nested")
             return
-        conn.execute("BEGIN IMMEDIATE")
+        self._run("BEGIN IMMEDIATE")
         try:
             yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        except BaseException as error:
+            trouble = self._undo(error, "ROLLBACK")
+            if trouble is None:
+                raise
+            raise trouble from error
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            trouble = self._undo(error, "ROLLBACK")
+            if trouble is None:
+                raise
+            raise trouble from error
+
+    def _run(self, sql: str) -> None:
+        """Run one transaction-control statement, store trouble as a StoreError."""
+        try:
+            self.conn.execute(sql)
+        except sqlite3.Error as error:
+            trouble = store_error(self.path, error)
+            if trouble is None:
+                raise
+            raise trouble from error
+
+    def _undo(self, error: BaseException, *statements: str) -> StoreError | None:
+        """After ``error`` inside a transaction: roll back (unless SQLite already did, as
+        it may for a full disk) and return the StoreError to raise instead, if any.
+
+        When ``error`` is store trouble the rollback may fail too; the StoreError is what
+        is worth reporting then. Otherwise a failing rollback is raised as before.
+        """
+        trouble = store_error(self.path, error)
+        if not self.conn.in_transaction:
+            return trouble
+        try:
+            for statement in statements:
+                self.conn.execute(statement)
+        except sqlite3.Error as failed:
+            if trouble is None and not isinstance(error, StoreError):
+                raise
+            log.debug("store %s: rollback failed after store trouble: %s", self.path, failed)
+        return trouble
 
     @contextmanager
     def deferred_sync(self) -> Iterator[None]:
@@ -215,6 +406,26 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+
+def _open_error(path: Path, error: sqlite3.Error, doing: str) -> StoreError:
+    """The StoreError for ``error`` while opening: its cause when it is store trouble,
+    else ``<doing>: <SQLite's message>``."""
+    return store_error(path, error) or StoreError(path, f"{doing}: {error}")
+
+
+def _missing_migrations(
+    conn: sqlite3.Connection, shipped: list[tuple[str, str]] | None = None
+) -> list[str]:
+    """The shipped migrations the store has not recorded, in order (all, for a new file)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    applied = set()
+    if exists:
+        applied = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+    shipped = migration_files() if shipped is None else shipped
+    return [name for name, _ in shipped if name not in applied]
 
 
 def connection_of(store: Store | sqlite3.Connection) -> sqlite3.Connection:

@@ -17,10 +17,11 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from operator import attrgetter
 
 from sqsync.domain.orders import ADDRESS_FIELDS, ItemRecord, OrderRecord, SquarespaceState
-from sqsync.store.database import utc_text
+from sqsync.store.database import Store, connection_of, parse_time, utc_text
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,6 @@ class StoredOrder:
     status: str
     problems: tuple[str, ...]
     sq_modified_on: str | None
-
-
-@dataclass(frozen=True)
-class HeldOrder:
-    id: int
-    problems: tuple[str, ...]
-    skus: frozenset[str]
 
 
 def find_for_page(
@@ -276,22 +270,112 @@ def replace_items(
     insert_items(conn, batch)
 
 
-def held_for_unknown_skus(conn: sqlite3.Connection, connection: str) -> list[HeldOrder]:
-    """The connection's HOLDING orders with an unknown_sku problem, with the SKUs of their
-    items (one query; the caller decides which can be released)."""
+@dataclass(frozen=True)
+class ReviewItem:
+    id: int
+    sku: str | None
+    channel_sku: str | None
+    variant_id: str | None
+    line_id: str | None
+
+
+@dataclass(frozen=True)
+class ReviewOrder:
+    """An open order as the re-evaluation after a config change needs it."""
+
+    id: int
+    status: str
+    problems: tuple[str, ...]
+    payment_state: str | None
+    country_code: str | None
+    items: list[ReviewItem]
+
+
+def orders_to_review(
+    conn: sqlite3.Connection, connection: str, statuses: Sequence[str]
+) -> list[ReviewOrder]:
+    """The connection's orders in ``statuses`` with their items, in one query."""
+    marks = ", ".join("?" * len(statuses))
     rows = conn.execute(
-        "SELECT o.id, o.problems, i.sku FROM orders o"
-        " LEFT JOIN order_items i ON i.order_id = o.id"
-        " WHERE o.connection = ? AND o.status = 'HOLDING'"
-        " AND o.problems LIKE '%\"unknown_sku:%' ORDER BY o.id",
+        "SELECT o.id, o.status, o.problems, o.sq_payment_state, o.country_code,"
+        " i.id AS item_id, i.sku, i.channel_sku, i.variant_id, i.line_id"
+        " FROM orders o LEFT JOIN order_items i ON i.order_id = o.id"
+        f" WHERE o.connection = ? AND o.status IN ({marks}) ORDER BY o.id, i.id",
+        (connection, *statuses),
+    )
+    orders: dict[int, ReviewOrder] = {}
+    for row in rows:
+        order = orders.get(row["id"])
+        if order is None:
+            order = orders[row["id"]] = ReviewOrder(
+                row["id"],
+                row["status"],
+                tuple(json.loads(row["problems"])),
+                row["sq_payment_state"],
+                row["country_code"],
+                [],
+            )
+        if row["item_id"] is not None:
+            order.items.append(
+                ReviewItem(
+                    row["item_id"],
+                    row["sku"],
+                    row["channel_sku"],
+                    row["variant_id"],
+                    row["line_id"],
+                )
+            )
+    return list(orders.values())
+
+
+def set_item_skus(conn: sqlite3.Connection, changes: Iterable[tuple[int, str | None]]) -> None:
+    conn.executemany("UPDATE order_items SET sku = ? WHERE id = ?", [(s, i) for i, s in changes])
+
+
+def latest_modified_on(conn: sqlite3.Connection, connection: str) -> datetime | None:
+    """The newest Squarespace modifiedOn among the connection's stored orders."""
+    row = conn.execute(
+        "SELECT max(sq_modified_on) FROM orders WHERE connection = ?", (connection,)
+    ).fetchone()
+    return parse_time(row[0]) if row and row[0] else None
+
+
+# -- orders Squarespace sent as unreadable records --------------------------------------
+
+
+def remember_unreadable(
+    conn: sqlite3.Connection, connection: str, squarespace_id: str, error: str, now: str
+) -> bool:
+    """Note an order that could not be read; True the first time it is seen."""
+    cursor = conn.execute(
+        "INSERT INTO unreadable_orders (connection, squarespace_id, first_seen, last_seen, error)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (connection, squarespace_id) DO UPDATE SET"
+        " last_seen = excluded.last_seen, error = excluded.error RETURNING first_seen",
+        (connection, squarespace_id, now, now, error),
+    )
+    return bool(cursor.fetchone()[0] == now)
+
+
+def forget_unreadable(conn: sqlite3.Connection, connection: str, squarespace_id: str) -> None:
+    conn.execute(
+        "DELETE FROM unreadable_orders WHERE connection = ? AND squarespace_id = ?",
+        (connection, squarespace_id),
+    )
+
+
+def unreadable_ids(db: Store | sqlite3.Connection, connection: str) -> list[str]:
+    rows = connection_of(db).execute(
+        "SELECT squarespace_id FROM unreadable_orders WHERE connection = ? ORDER BY first_seen",
         (connection,),
     )
-    found: dict[int, tuple[str, set[str]]] = {}
-    for order_id, problems, sku in rows:
-        entry = found.setdefault(order_id, (problems, set()))
-        if sku is not None:
-            entry[1].add(sku)
-    return [
-        HeldOrder(order_id, tuple(json.loads(problems)), frozenset(skus))
-        for order_id, (problems, skus) in found.items()
-    ]
+    return [row[0] for row in rows]
+
+
+def unreadable_orders(db: Store | sqlite3.Connection, connection: str) -> list[dict[str, str]]:
+    """``[{squarespace_id, first_seen, error}]`` for status and job results."""
+    rows = connection_of(db).execute(
+        "SELECT squarespace_id, first_seen, error FROM unreadable_orders WHERE connection = ?"
+        " ORDER BY first_seen, squarespace_id",
+        (connection,),
+    )
+    return [dict(row) for row in rows]
