@@ -312,7 +312,12 @@ def test_an_order_known_cancelled_fails_without_a_request(shop):
 
     result, report = shop.push()
 
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # asked to push it and did not (issue 12)
+    assert report["ok"] is False
+    assert report["error"] == (
+        "1 shipment was refused by Squarespace (see failures; fix the cause, then "
+        "`sqsync despatch retry ORDER`)"
+    )
     assert report["failed"] == 1
     assert report["requests"] == 0
     assert shop.states(local) == ["failed"]
@@ -326,22 +331,28 @@ def test_a_409_for_a_cancelled_order_is_confirmed_by_reading_it(shop):
     local, sq_id = shop.order("T1")
     shop.emu.update_order(sq_id, fulfillmentStatus="CANCELED")
 
-    result, _report = shop.push()
+    result, report = shop.push()
 
-    assert result.exit_code == 0
+    assert result.exit_code == 1
+    assert report["ok"] is False and report["failed"] == 1
     assert "cancelled in Squarespace" in result.stderr
     assert shop.states(local) == ["failed"]
     assert shop.gets() == 1
     assert shop.tracking_on(sq_id) == []
-    assert shop.push()[1]["requests"] == 0  # failed is not retried
+    again, next_report = shop.push()
+    # failed is not retried, so the next run has nothing left undone: ok again
+    assert again.exit_code == 0 and next_report["ok"] is True
+    assert next_report["requests"] == 0 and "failures" not in next_report
 
 
 def test_a_409_on_an_order_that_is_not_cancelled_is_deferred(shop):
     local, _ = shop.order("T1")
     shop.emu.before_request = _answer_409_once(shop.emu)
 
-    _, report = shop.push()
+    result, report = shop.push()
 
+    assert result.exit_code == 0  # left for the next run, not refused: still ok
+    assert report["ok"] is True and "error" not in report
     assert report["deferred"] == 1
     assert shop.states(local) == ["pending"]
     assert shop.push()[1]["pushed"] == 1
@@ -371,9 +382,16 @@ def test_a_400_fails_with_the_api_message_until_retried(shop):
 
     result, report = shop.push()
 
-    assert result.exit_code == 0  # one bad order does not fail the job
+    # one bad order does not stop the others, but the job left it undone: not ok
+    assert result.exit_code == 1
+    assert report["ok"] is False
+    assert report["error"].startswith("1 shipment was refused by Squarespace (see failures")
     assert report["failed"] == 1
     assert report["pushed"] == 1
+    assert {k: report[k] for k in ("verified", "deferred", "in_doubt")} == dict.fromkeys(
+        ("verified", "deferred", "in_doubt"), 0
+    )
+    assert [f["order_number"] for f in report["failures"]] == [shop.order_number(local)]
     assert shop.states(local) == ["failed"]
     assert "trackingUrl is not a valid http(s) URL" in shop.errors(local)[0]
     assert "despatch retry" in result.stderr
@@ -399,9 +417,33 @@ def test_a_400_from_squarespace_keeps_its_message(shop):
             raise ApiError(400, "carrierName is not supported.", "INVALID_ARGUMENT")
 
     shop.emu.before_request = hook
-    _, report = shop.push()
+    result, report = shop.push()
+    assert result.exit_code == 1 and report["ok"] is False
     assert report["failed"] == 1
+    assert report["failures"][0]["error"] == "carrierName is not supported."
     assert shop.errors(local) == ["carrierName is not supported."]
+
+
+def test_several_refusals_are_counted_in_one_error_line(shop):
+    first, _ = shop.order("T1", "T2", sq_status="CANCELED")
+    missing = insert_order(shop.store, squarespace_id="no-such-order", status="DESPATCHED")
+    insert_shipment(shop.store, missing, tracking_number="T3")
+    _, pushed_sq = shop.order("T4")
+
+    result, report = shop.push()
+
+    assert result.exit_code == 1 and report["ok"] is False
+    assert report["error"] == (
+        "3 shipments were refused by Squarespace (see failures; fix the cause, then "
+        "`sqsync despatch retry ORDER`)"
+    )
+    assert (report["failed"], report["pushed"]) == (3, 1)
+    assert [f["order_number"] for f in report["failures"]] == [
+        shop.order_number(first),
+        shop.order_number(missing),
+    ]
+    assert "not found" in report["failures"][1]["error"]
+    assert shop.tracking_on(pushed_sq) == ["T4"]
 
 
 def test_429_after_the_client_retries_leaves_it_pending_and_stops(shop):

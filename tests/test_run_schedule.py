@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqsync.jobs.schedule import RETRY_AFTER, LastRun, due_jobs, jobs_for, next_due
+from sqsync.jobs.schedule import RETRY_AFTER, LastRun, due_jobs, jobs_for, next_due, next_job
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -62,8 +62,18 @@ def test_a_failed_run_is_retried_soon_not_a_whole_interval_later():
     assert "sync-stock" not in due_jobs(conn, {"sync-stock": ran(2, "failed")}, NOW)
 
 
-def test_a_run_killed_half_way_counts_as_failed():
-    assert "import-orders" in due_jobs(Conn(), {"import-orders": ran(5, "running")}, NOW)
+def test_a_run_killed_half_way_is_due_at_once_and_counts_as_failed():
+    # Issue 12: not after the 5-minute failed-retry wait. Left "running" by its dead
+    # process, or marked "killed" by the next one to hold the lock.
+    for outcome in ("running", "killed"):
+        assert "import-orders" in due_jobs(Conn(), {"import-orders": ran(0, outcome)}, NOW)
+        assert ran(0, outcome).failed  # sync-stock's "the latest import failed"
+
+
+def test_next_job_is_the_earliest_due_in_run_order():
+    last = {"import-orders": ran(5), "push-despatch": ran(5), "sync-stock": ran(55)}
+    assert next_job(Conn(), last) == ("sync-stock", NOW + timedelta(minutes=4, seconds=30))
+    assert next_job(Conn(), {job: ran(1) for job in jobs_for(Conn())})[0] == "import-orders"
 
 
 def test_short_interval_failure_waits_no_longer_than_the_interval():

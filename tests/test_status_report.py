@@ -78,6 +78,20 @@ def test_status_shows_who_is_working_on_a_connection(tmp_path):
     assert status["locked_by"] is None  # the lease has expired
 
 
+def test_a_run_killed_half_way_is_reported_killed_not_running_nor_failed(tmp_path):
+    # Issue 12 rule 1: left "running" and no live process holds the lock.
+    _, config, store = setup_store(tmp_path)
+    start_run(store, "acme", "import-orders", NOW - timedelta(minutes=1))
+    [status] = status_report(store, config.connections, clock=lambda: NOW)
+    assert status["jobs"]["import-orders"]["last_run"]["outcome"] == "killed"
+    assert status["jobs"]["import-orders"]["next_due"] == "now"  # no 5-minute wait
+    assert status["last_error"] is None
+    # While a live process holds the lock the run is still going.
+    acquire(store, "acme", command="sqsync run", clock=lambda: NOW, host="elsewhere")
+    [status] = status_report(store, config.connections, clock=lambda: NOW)
+    assert status["jobs"]["import-orders"]["last_run"]["outcome"] == "running"
+
+
 def test_status_command_table_and_json(tmp_path):
     path, _, store = setup_store(tmp_path)
     insert_order(store, status="HOLDING")

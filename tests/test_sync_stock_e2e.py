@@ -280,6 +280,33 @@ def test_a_batch_refused_again_after_the_reread_is_failed_and_reported(shop):
     assert shop.qty(red) == 0
 
 
+def test_a_batch_refused_with_a_400_fails_the_job_and_keeps_every_count(shop):
+    """Issue 12: a variant left unadjusted by a 4xx is work left undone: ok false, exit 1,
+    one error line, and the counts of what the run did all still reported."""
+    from sqsync.emulator.wire import ApiError
+
+    shop.stock("RED-S", 5)
+    shop.stock("BLUE-S", 2)
+    red = shop.variant("RED-S", 1)
+    shop.variant("BLUE-S", 2)
+
+    def hook(method: str, path: str) -> None:
+        if method == "POST" and path == ADJUST:
+            raise ApiError(400, "variant is archived.", "INVALID_ARGUMENT")
+
+    shop.emu.before_request = hook
+
+    report = shop.run_json(code=1)
+
+    assert report["ok"] is False
+    assert report["error"].startswith("1 stock adjustment was refused by Squarespace")
+    assert "variant is archived." in report["error"] and "\n" not in report["error"]
+    assert (report["failed"], report["adjusted"], report["unchanged"]) == (1, 0, 1)
+    assert report["requests"] == 2
+    assert [e.state for e in shop.journal()] == ["failed"]
+    assert shop.qty(red) == 1
+
+
 def test_other_errors_leave_the_batch_pending_and_the_next_run_resends_it(shop):
     """Rule 5: a 5xx after every retry keeps the key; the rerun resends it, applied once."""
     shop.stock("RED-S", 7)

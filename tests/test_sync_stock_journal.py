@@ -108,8 +108,19 @@ def test_a_resent_batch_refused_as_invalid_is_failed_and_does_not_wedge_the_conn
 
     result = run(shop)
 
-    assert result.ok and shop.qty(red) == 5
+    # Refused: that batch was left undone, so the job is not ok (issue 12), but the run
+    # went on and applied the fresh plan; and the failed batch is never resent.
+    assert not result.ok and result.counts["failed"] == 1
+    assert result.error is not None and "refused by Squarespace" in result.error
+    assert "\n" not in result.error
+    assert result.counts["adjusted"] == 1 and result.counts["resent"] == 0
+    assert shop.qty(red) == 5
     assert [e.state for e in shop.journal()] == ["failed", "applied"]
+
+    again = run(shop)
+
+    assert again.ok, again.error
+    assert again.counts["failed"] == 0 and shop.posts() == 2
 
 
 def test_a_409_a_reread_cannot_fix_is_failed_without_a_reread(shop):

@@ -39,16 +39,22 @@ def connection_status(
     import socket
 
     now = clock()
+    lock = holder(store, connection.name)
+    working = lock is not None and not is_stale(lock, now, host=socket.gethostname())
     attempts = last_attempts(store, connection.name)
     jobs = {}
     for job in jobs_for(connection):
         due = next_due(connection, job, attempts.get(job))
+        last = last_run(store, connection.name, job)
+        if last is not None and last["outcome"] == "running" and not working:
+            # No live process holds the lock, so none is running it: it was killed, and is
+            # marked so by the next run (under the lock).
+            last["outcome"] = "killed"
         jobs[job] = {
-            "last_run": last_run(store, connection.name, job),
-            # Never run, or overdue: due now.
+            "last_run": last,
+            # Never run, killed, or overdue: due now.
             "next_due": utc_text(due) if due is not None and due > now else "now",
         }
-    lock = holder(store, connection.name)
     shipments = shipment_counts(store, connection.name)
     return {
         "connection": connection.name,
@@ -59,11 +65,7 @@ def connection_status(
         "unpushed_shipments": shipments["unpushed"],
         "failed_shipments": shipments["failed"],
         "last_error": last_error(store, connection.name),
-        "locked_by": (
-            lock.describe()
-            if lock is not None and not is_stale(lock, now, host=socket.gethostname())
-            else None
-        ),
+        "locked_by": lock.describe() if lock is not None and working else None,
     }
 
 

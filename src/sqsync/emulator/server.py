@@ -372,8 +372,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _list_orders(self, params: dict[str, list[str]], raw: bytes) -> Answer:
         query, position = parse_order_query(params)
-        items, last = self.server.emulator.state.order_page(query, position)
+        state = self.server.emulator.state
+        items, last = state.order_page(query, position)
         cursor = encode_cursor(query.cursor_data(last)) if last else None
+        if cursor is None and state.endless_paging:
+            # A broken walk: a new cursor every time, back over the same orders.
+            state.endless_pages += 1
+            data = {**query.cursor_data((0, "")), "n": state.endless_pages}
+            cursor = encode_cursor(data)
         return self._page("result", items, "/1.0/commerce/orders", cursor)
 
     def _get_order(self, params: dict[str, list[str]], raw: bytes, order_id: str) -> Answer:

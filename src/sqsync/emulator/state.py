@@ -169,6 +169,9 @@ class EmulatorState:
         self.site_id = _new_id()
         self.site_title = "Emulated Squarespace shop"
         self.stats = Stats()
+        # Rehearsal of a broken API: order listings that never end (new cursors, nothing new).
+        self.endless_paging = False
+        self.endless_pages = 0
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
         self.clock = clock
         # Called with the Idempotency-Key while an adjustment is claimed but not yet applied:

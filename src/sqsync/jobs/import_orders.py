@@ -182,9 +182,9 @@ class ServerClock:
         :data:`CLOCK_SLACK`."""
         if server_time is None:
             return False
-        # Date is in whole seconds, so a measurement is up to a second short: within the
+        # Date is in whole seconds: Squarespace's time was up to a second later. Within the
         # slack the machine's clock is kept (or the earlier correction), not replaced.
-        measured = server_time - self.local()
+        measured = server_time + timedelta(seconds=1) - self.local()
         if abs(measured - self.offset) <= CLOCK_SLACK:
             return False
         self.offset = measured if abs(measured) > CLOCK_SLACK else timedelta(0)
@@ -392,12 +392,17 @@ class _Reader:
                 self.name,
                 -self.server.offset.total_seconds(),
             )
+        pending = self.run.pending_state.get(FIRST_START_KEY)
+        if pending is not None and parse_time(pending) > server_time:
+            self.run.pending_state[FIRST_START_KEY] = utc_text(server_time)
         self._repair_future(server_time)
 
     def _repair_future(self, now: datetime) -> None:
         """A saved time later than Squarespace's now came from a clock that was fast:
         replace it (with one warning) and plan again, rather than trust it."""
         first_start, saved_end = self._state()
+        if saved_end is not None:
+            first_start = None  # only a first import cut short still reads from its start
         future = [t for t in (first_start, saved_end) if t is not None and t > now + CLOCK_SLACK]
         if not future or self.run.dry_run:
             return
@@ -474,6 +479,7 @@ class _Run:
     # first request leaves the store as it was).
     pending_state: dict[str, str] = field(default_factory=dict)
     seen: dict[str, datetime] = field(default_factory=dict)
+    unreadable: set[str] = field(default_factory=set)
     result: JobResult = field(init=False)
     settings: MappingSettings = field(init=False)
     skipped: dict[str, int] = field(init=False)
@@ -558,6 +564,7 @@ class _Run:
             self.result.count("held")
 
     def still_unreadable(self, order_id: str, error: str) -> None:
+        self.unreadable.add(order_id)
         self.result.count("unreadable")
         if not self.dry_run:
             with self.store.transaction() as conn:
@@ -603,7 +610,9 @@ class _Run:
                 "" if first else " again",
                 invalid.error,
             )
-            self.result.count("unreadable")
+            if invalid.id not in self.unreadable:
+                self.unreadable.add(invalid.id)
+                self.result.count("unreadable")
         owner = self.owner(conn)
         stored, by_number = order_writes.find_for_page(
             conn,

@@ -21,10 +21,10 @@ answer                      shipments                                    run
 204                         pushed                                       goes on
 unknown (drop, timeout,     stay ``sending``, verified next run          goes on; 3 in
 5xx)                        (``in_doubt``)                               a row stop it
-400 / refused client-side   failed with the API's message, not retried   goes on
+400 / refused client-side   failed with the API's message, not retried   goes on; not ok
                             until ``sqsync despatch retry``
-404                         failed: the order is not in Squarespace      goes on
-409, order CANCELED         failed: cancelled in Squarespace (read back  goes on
+404                         failed: the order is not in Squarespace      goes on; not ok
+409, order CANCELED         failed: cancelled in Squarespace (read back  goes on; not ok
                             to confirm; known locally: no request)
 409, anything else          back to pending (``deferred``)               goes on
 429 after retries           back to pending (``deferred``)               stops: not ok
@@ -38,12 +38,14 @@ order fails (bad answer,    429, no connection or a refused key stop     5xx in 
 An order that Squarespace already shows as fulfilled by other means (the import marked
 it ``fulfilled_in_squarespace``) still gets its tracking, but never a second email.
 
-Choice where the issue is silent: per-order failures (400, 404, cancelled) leave the job
-``ok``. They are logged as warnings (cron under ``-q`` mails them once), listed in
-``--json`` as ``failures`` and by ``sqsync despatch list --state failed``, and are never
-retried by themselves, so one bad order neither blocks the others nor makes every later
-cron run fail. A run that had to stop (rate limit, no connection, the key refused) is
-not ok: the rest of the backlog is deferred, counted, and retried next run.
+A refused shipment (400, 404, cancelled) does not stop the run: the other orders are
+still pushed. But the job was asked to push it and did not, so the job is not ok (issue
+12: the same rule as import-orders' unstored orders) and exits 1, with the refusals in
+``--json`` as ``failures`` and in ``sqsync despatch list --state failed``. They are never
+retried by themselves, so a later run does not fail again for them. A run that had to
+stop (rate limit, no connection, the key refused) is not ok either: the rest of the
+backlog is deferred, counted, and retried next run. Shipments merely left for the next
+run (``deferred``, ``in_doubt``) do not make a run that went on not ok.
 """
 
 from __future__ import annotations
@@ -136,6 +138,14 @@ def push_despatch(
         progress(connection.name, "orders", done, len(orders))
     if pusher.failures:
         result.details["failures"] = pusher.failures
+        refused = result.counts["failed"]
+        if result.ok:
+            result.ok = False
+            result.error = (
+                f"{refused} {'shipment was' if refused == 1 else 'shipments were'} refused by "
+                "Squarespace (see failures; fix the cause, then `sqsync despatch retry ORDER`)"
+            )
+            result.context_id = pusher.context_id
     return result
 
 
@@ -156,6 +166,7 @@ class _Pusher:
         self.clock = clock
         self.result = result
         self.failures: list[dict[str, str]] = []
+        self.context_id: str | None = None  # of the first refusal that had one
         self.unknown_in_a_row = 0
 
     def push(self, order: UnpushedOrder) -> None:
@@ -184,7 +195,7 @@ class _Pusher:
         try:
             return self.client.get_order(order.squarespace_id)
         except NotFoundError as error:
-            self._fail(order, order.shipments, f"order not found in Squarespace: {error}")
+            self._fail(order, order.shipments, f"order not found in Squarespace: {error}", error)
         except SquarespaceError as error:
             # Left as they are (in doubt stays in doubt); the next run reads it again.
             self.result.count("in_doubt", len(order.in_state("sending")))
@@ -242,9 +253,9 @@ class _Pusher:
             self.result.count("in_doubt", len(shipments))
             raise _Stop(error) from None
         except InvalidRequestError as error:
-            self._fail(order, shipments, error.message or str(error))
+            self._fail(order, shipments, error.message or str(error), error)
         except NotFoundError as error:
-            self._fail(order, shipments, f"order not found in Squarespace: {error}")
+            self._fail(order, shipments, f"order not found in Squarespace: {error}", error)
         except ConflictError as error:
             self._conflict(order, shipments, error)
         except SquarespaceError as error:
@@ -293,7 +304,15 @@ class _Pusher:
             db.set_fulfilled(conn, order.id, utc_text(now))
         self.result.count(count, len(shipments))
 
-    def _fail(self, order: UnpushedOrder, shipments: list[Shipment], reason: str) -> None:
+    def _fail(
+        self,
+        order: UnpushedOrder,
+        shipments: list[Shipment],
+        reason: str,
+        error: SquarespaceError | None = None,
+    ) -> None:
+        if self.context_id is None and error is not None:
+            self.context_id = error.context_id
         with self.store.transaction() as conn:
             db.mark_failed(conn, [s.id for s in shipments], reason)
         self.result.count("failed", len(shipments))

@@ -17,14 +17,14 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqsync.clock import utcnow
 from sqsync.errors import SqsyncError
 from sqsync.jobs import JobResult
-from sqsync.jobs.schedule import due_jobs
+from sqsync.jobs.schedule import due_jobs, next_job
 from sqsync.progress import Sink, no_progress
 
 if TYPE_CHECKING:
@@ -34,11 +34,17 @@ if TYPE_CHECKING:
     from sqsync.store.locks import Holder, Lease
 
 log = logging.getLogger("sqsync.jobs")
+# sqsync.logs.VERBOSE (shown by -v); not imported, as the jobs layer may not import the CLI.
+VERBOSE = 15
 
 # ``factory(connection, **client_options)``: the CLI's, or a test's (no sleeping, a mock
 # transport); ``job(client, store, connection, **options)``.
 ClientFactory = Callable[..., "Client"]
 Job = Callable[..., JobResult]
+
+
+class ScheduleError(SqsyncError):
+    """What is due for a connection cannot be worked out (its run log does not read)."""
 
 
 def job_function(job: str) -> Job:
@@ -156,14 +162,17 @@ def run_connection(
     """
     from sqsync.store import Store
     from sqsync.store.locks import ConnectionLocked, hold
-    from sqsync.store.runlog import last_attempts
+    from sqsync.store.runlog import mark_killed
 
     outcome = ConnectionRun(connection.name)
     store = Store.open(store_path)
     try:
         with hold(store, connection.name, command="sqsync run", clock=clock) as lease:
-            last = last_attempts(store, connection.name)
-            outcome.due = due_jobs(connection, last, clock(), force=force)
+            # Under the lock no live process runs a job of this connection: a row still
+            # "running" is from one that died half-way.
+            for job in mark_killed(store, connection.name):
+                log.info("%s %s: a run killed half-way is marked killed", connection.name, job)
+            outcome.due = _due(connection, store, clock(), force=force, fix_clock=True)
             if outcome.due:
                 outcome.results = _run_jobs(
                     connection, store, outcome.due, lease, clock, client_factory, progress
@@ -250,7 +259,7 @@ def run_due(
     *,
     force: bool = False,
     workers: int = 4,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Callable[[], datetime] | None = None,
     client_factory: ClientFactory = make_client,
     progress: Sink = no_progress,
 ) -> list[ConnectionRun]:
@@ -260,20 +269,36 @@ def run_due(
     returned with an empty ``due`` and cost one query in total, not a thread each.
     """
     from sqsync.store import Store
-    from sqsync.store.runlog import last_attempts
 
+    clock = clock or utcnow  # looked up now, so a test can replace the module's clock
+    failed: dict[str, ConnectionRun] = {}
+    busy: list[Connection] = []
     store = Store.open(store_path)  # applies migrations once, before the threads start
     try:
         now = clock()
-        busy = [c for c in connections if force or due_jobs(c, last_attempts(store, c.name), now)]
+        for connection in connections:
+            if force:
+                busy.append(connection)
+                continue
+            # A scheduling problem of one connection (an unreadable run log row, a bug)
+            # fails that connection only, in one line: no traceback, the others go ahead.
+            try:
+                due = _due(connection, store, now)
+            except Exception as error:
+                log.debug("%s: cannot work out what is due", connection.name, exc_info=True)
+                why = str(error) if isinstance(error, SqsyncError) else f"internal error: {error!r}"
+                message = f"cannot work out what is due: {why}"
+                result = JobResult(connection.name, "run", ok=False, error=message)
+                failed[connection.name] = ConnectionRun(connection.name, results=[result])
+                continue
+            if due:
+                busy.append(connection)
+            else:
+                log.log(VERBOSE, "%s", _nothing_due(connection, store))
     finally:
         store.close()
-    busy_names = {c.name for c in busy}
-    for connection in connections:
-        if connection.name not in busy_names:
-            log.debug("%s: nothing due", connection.name)
     if not busy:
-        return [ConnectionRun(c.name) for c in connections]
+        return [failed.get(c.name) or ConnectionRun(c.name) for c in connections]
 
     def work(connection: Connection) -> ConnectionRun:
         try:
@@ -295,4 +320,58 @@ def run_due(
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sqsync") as pool:
         done = dict(zip([c.name for c in busy], pool.map(work, busy), strict=True))
+    done.update(failed)
     return [done.get(c.name) or ConnectionRun(c.name) for c in connections]
+
+
+# A start time later than this past the clock was written while the clock was fast.
+CLOCK_SLACK = timedelta(minutes=1)
+
+
+def _due(
+    connection: Connection,
+    store: Store,
+    now: datetime,
+    *,
+    force: bool = False,
+    fix_clock: bool = False,
+) -> list[str]:
+    """The jobs of ``connection`` due at ``now``.
+
+    A job whose last run started in the future (the machine's clock was fast, then
+    corrected) is due now: otherwise it would wait, silently, until the clock caught up.
+    With ``fix_clock`` (under the connection's lock) those start times are set to ``now``,
+    with one warning, so later runs schedule from there.
+    """
+    from sqsync.store.runlog import last_attempts, reset_future_starts
+
+    try:
+        last = last_attempts(store, connection.name)
+    except (ValueError, TypeError) as error:  # a start time that does not parse
+        raise ScheduleError(f"cannot read the run log: {error}") from error
+    future = sorted(job for job, run in last.items() if run.started_at > now + CLOCK_SLACK)
+    if future and fix_clock:
+        latest = max(last[job].started_at for job in future)
+        reset_future_starts(store, connection.name, future, now)
+        log.warning(
+            "%s: the run log has %s starting at %s, later than now (was the clock fast?);"
+            " reset to now and run now",
+            connection.name,
+            ", ".join(future),
+            _when(latest),
+        )
+    return due_jobs(
+        connection, {j: r for j, r in last.items() if j not in future}, now, force=force
+    )
+
+
+def _nothing_due(connection: Connection, store: Store) -> str:
+    """ "acme: nothing due; next import-orders at 2026-03-10 12:15 UTC" (for ``-v``)."""
+    from sqsync.store.runlog import last_attempts
+
+    job, when = next_job(connection, last_attempts(store, connection.name))
+    return f"{connection.name}: nothing due; next {job} at {_when(when) if when else 'once due'}"
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

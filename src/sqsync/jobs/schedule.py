@@ -10,8 +10,10 @@ ago. Two choices the issue leaves open:
 
 * **A failed run is retried soon**, not a whole interval later: after
   ``min(interval, RETRY_AFTER)``. A warehouse operator would rather have a 5xx blip retried
-  at the next cron tick than wait an hour for the next stock sync. A run left ``running``
-  (its process was killed) counts as failed.
+  at the next cron tick than wait an hour for the next stock sync.
+* **A killed run is retried at once**: a run left ``running`` (its process died) or marked
+  ``killed`` is due now. If its process is in fact still working, it holds the
+  connection's lock and ``run`` skips the connection.
 * **Cron ticks drift**: a run that started at 10:00:02 must be due again at the 10:15:00
   tick, so the interval is shortened by ``GRACE`` (half of cron's one-minute tick).
 """
@@ -52,8 +54,8 @@ def interval(connection: Scheduled, job: str) -> timedelta:
 
 
 def next_due(connection: Scheduled, job: str, last: LastRun | None) -> datetime | None:
-    """When ``job`` is next due; ``None`` means now (it has never run)."""
-    if last is None:
+    """When ``job`` is next due; ``None`` means now (never run, or killed half-way)."""
+    if last is None or last.unfinished:
         return None
     wait = interval(connection, job)
     if last.failed:
@@ -64,6 +66,14 @@ def next_due(connection: Scheduled, job: str, last: LastRun | None) -> datetime 
 def is_due(connection: Scheduled, job: str, last: LastRun | None, now: datetime) -> bool:
     due = next_due(connection, job, last)
     return due is None or due <= now
+
+
+def next_job(
+    connection: Scheduled, last_runs: Mapping[str, LastRun]
+) -> tuple[str, datetime | None]:
+    """The job of ``connection`` due first and when (``None``: now); run order breaks ties."""
+    times = [(job, next_due(connection, job, last_runs.get(job))) for job in jobs_for(connection)]
+    return min(times, key=lambda pair: (pair[1] is not None, pair[1] or datetime.min))
 
 
 def due_jobs(

@@ -13,7 +13,8 @@ One run for one connection:
 3. For each batch: journal it with a new key (committed), send it, mark it applied on 204.
    A 409 a re-read can fix marks it superseded; those variants are re-read by id, the
    batch recomputed and sent once more under a new journalled key. A batch refused for
-   good is marked failed and the job reports it. Any other error leaves the batch pending
+   good (here or when resent in step 1) is marked failed and makes the job not ok (exit
+   1), the run going on with the other batches. Any other error leaves the batch pending
    for the next run's step 1 and fails the job with the error's one line.
 """
 
@@ -156,10 +157,15 @@ class _Run:
             try:
                 self._send(entry)
             except REFUSED as error:
-                # Nothing was applied; the fresh read below plans what is still needed.
-                log.info("%s: earlier stock batch %s refused: %s", self.name, entry.id, error)
-                state = "superseded" if _rereadable(error) else "failed"
-                self._mark(entry, state, str(error))
+                # Nothing was applied; the fresh read below plans what is still needed. A
+                # 409 a re-read fixes is superseded by that plan; any other refusal is
+                # failed and makes the job not ok (the connection is not wedged: a failed
+                # batch is never resent).
+                if _rereadable(error):
+                    log.info("%s: earlier stock batch %s refused: %s", self.name, entry.id, error)
+                    self._mark(entry, "superseded", str(error))
+                else:
+                    self._refused(entry, error)
                 continue
             self._mark(entry, "applied")
             self.result.count("resent")
@@ -277,7 +283,8 @@ class _Run:
         if failed and self.result.ok:
             self.result.ok = False
             self.result.error = (
-                f"{failed} stock adjustments were refused by Squarespace and not applied "
+                f"{failed} stock {'adjustment was' if failed == 1 else 'adjustments were'} "
+                "refused by Squarespace and not applied "
                 f"(first: {self.first_refusal})"
             )
 

@@ -1,21 +1,22 @@
 """The run log: one row per job per connection per run, for `status` and for diagnosis.
 
 A run is recorded as ``running`` when it starts, in its own transaction, so a run killed
-half-way is still visible afterwards (still ``running``, no ``finished_at``).
+half-way is still visible afterwards (still ``running``, no ``finished_at``) until the next
+process holding the connection's lock marks it ``killed`` (:func:`mark_killed`).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqsync.domain.runs import ATTEMPTED, LastRun
 from sqsync.store.database import Store, connection_of, now_text, parse_time, utc_text
 
-OUTCOMES = ("running", "ok", "failed", "skipped")
+OUTCOMES = ("running", "ok", "failed", "skipped", "killed")
 
 
 def start_run(
@@ -57,6 +58,35 @@ def finish_run(
             context_id,
             run_id,
         ),
+    )
+
+
+def mark_killed(store: Store | sqlite3.Connection, connection: str) -> list[str]:
+    """Mark the ``running`` rows of ``connection`` ``killed``; return their jobs.
+
+    Only for a caller holding the connection's lock: then no live process can be running
+    a job of it, so every ``running`` row is from a process that died half-way.
+    """
+    rows = connection_of(store).execute(
+        "UPDATE run_log SET outcome = 'killed' WHERE connection = ? AND outcome = 'running'"
+        " RETURNING job",
+        (connection,),
+    )
+    return sorted({row["job"] for row in rows})
+
+
+def reset_future_starts(
+    store: Store | sqlite3.Connection, connection: str, jobs: Collection[str], now: datetime
+) -> None:
+    """Set to ``now`` the start (and finish) times after ``now`` of ``jobs`` of ``connection``:
+    times written while the machine's clock was fast."""
+    marks = ", ".join("?" for _ in jobs)
+    text = utc_text(now)
+    connection_of(store).execute(
+        "UPDATE run_log SET started_at = min(started_at, ?),"
+        " finished_at = CASE WHEN finished_at > ? THEN ? ELSE finished_at END"
+        f" WHERE connection = ? AND job IN ({marks}) AND (started_at > ? OR finished_at > ?)",
+        (text, text, text, connection, *jobs, text, text),
     )
 
 
