@@ -239,13 +239,22 @@ def test_an_unreadable_order_is_fetched_again_until_it_reads(shop):
     first = shop.import_orders(code=1)
 
     assert (first["ok"], first["unreadable"]) == (False, 1)
+    assert first["unreadable_orders"] == [sq_id]
     assert sq_id in shop.stderr
+    # Visible in status, and in every job's result, until it reads.
+    [status] = json.loads(shop.cli("status", "--json").stdout)
+    assert [o["squarespace_id"] for o in status["unreadable_orders"]] == [sq_id]
+    assert sq_id in shop.cli("status").stderr + shop.cli("status").stdout
+    pushed = json.loads(shop.cli("push-despatch", "--json").stdout)
+    assert pushed["unreadable_orders"] == [sq_id]
     # Every later run says so, until it reads; the window moves on meanwhile.
     assert shop.import_orders(code=1)["unreadable"] == 1
     # Squarespace fixes the record without a new modifiedOn: outside any later window.
     shop.emu.update_order(sq_id, lineItems=good["lineItems"], modifiedOn=modified)
     fixed = shop.import_orders()
     assert (fixed["ok"], fixed["imported"], fixed["unreadable"]) == (True, 1, 0)
+    assert "unreadable_orders" not in fixed
+    assert json.loads(shop.cli("status", "--json").stdout)[0]["unreadable_orders"] == []
     assert shop.status_of(sq_id)[0] == "NEW"
 
 

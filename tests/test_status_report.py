@@ -118,6 +118,7 @@ def test_status_command_table_and_json(tmp_path):
         "orders",
         "stock_sync",
         "unpushed_shipments",
+        "unreadable_orders",
     ]
     assert sorted(status["jobs"]) == ["import-orders", "push-despatch", "sync-stock"]
 

@@ -22,6 +22,7 @@ from sqsync.store import Store, utc_text
 from sqsync.store.connections import orphaned_orders
 from sqsync.store.despatches import shipment_counts
 from sqsync.store.locks import holder, is_stale
+from sqsync.store.order_writes import unreadable_orders
 from sqsync.store.orders import open_order_counts
 from sqsync.store.runlog import last_attempts, last_error, last_run
 
@@ -64,6 +65,7 @@ def connection_status(
         "orders": open_order_counts(store, connection.name),
         "unpushed_shipments": shipments["unpushed"],
         "failed_shipments": shipments["failed"],
+        "unreadable_orders": unreadable_orders(store, connection.name),
         "last_error": last_error(store, connection.name),
         "locked_by": lock.describe() if lock is not None and working else None,
     }
@@ -113,6 +115,11 @@ def summary_lines(report: Sequence[dict[str, Any]]) -> list[str]:
         if status["failed_shipments"]:
             line += f" ({status['failed_shipments']} failed, waiting for a person)"
         lines.append(line)
+        for order in status["unreadable_orders"]:
+            lines.append(
+                f"  order {order['squarespace_id']} could not be read since "
+                f"{_short_time(order['first_seen'])}: {order['error']}"
+            )
         if status["locked_by"]:
             lines.append(f"  working now: {status['locked_by']}")
         error = status["last_error"]

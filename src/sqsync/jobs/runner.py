@@ -115,6 +115,7 @@ def run_job(
             requests = 0
     result.requests = requests
     result.dry_run = dry_run
+    _note_unreadable(store, connection.name, result)
     if run_id is not None:
         runlog.finish_run(
             store,
@@ -127,6 +128,19 @@ def run_job(
             finished_at=clock(),
         )
     return result
+
+
+def _note_unreadable(store: Store, connection: str, result: JobResult) -> None:
+    """Orders Squarespace sent that could not be read show in every job's result until
+    they read: the window moved on, the order may not be forgotten."""
+    from sqsync.store.order_writes import unreadable_ids
+
+    try:
+        ids = unreadable_ids(store, connection)
+    except SqsyncError:
+        return
+    if ids:
+        result.details["unreadable_orders"] = ids
 
 
 # ---------------------------------------------------------------------------- sqsync run
