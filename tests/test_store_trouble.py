@@ -410,3 +410,27 @@ def test_store_open_readonly_on_a_writable_store_migrates_as_usual(tmp_path, mon
     with Store.open(tmp_path / "s.db", readonly=True) as store:
         assert store.read_only is None
         assert store.conn.execute("SELECT count(*) FROM extra").fetchone()[0] == 0
+
+
+def test_a_malformed_page_met_inside_a_job_is_a_failed_job_without_a_traceback(
+    tmp_path, emulator, monkeypatch
+):
+    monkeypatch.setenv("ACME_KEY", emulator.api_key)
+    config = write_config(tmp_path, api_url=emulator.url)
+    path = store_of(config)
+    with Store.open(path) as store:
+        for _ in range(40):
+            insert_order(store)
+        root = store.conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'orders'"
+        ).fetchone()[0]
+        page_size = store.conn.execute("PRAGMA page_size").fetchone()[0]
+    with path.open("r+b") as file:  # the orders table's root page, nothing else
+        file.seek((root - 1) * page_size)
+        file.write(b"\xff" * page_size)
+
+    result = sqsync_cli(config, "-v", "import-orders")
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert f"FAILED: store {path}: {CORRUPTED}" in result.stderr

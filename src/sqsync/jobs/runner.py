@@ -14,6 +14,7 @@ connection's lock held throughout (:mod:`sqsync.store.locks`).
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -89,6 +90,7 @@ def run_job(
     """
     from sqsync.squarespace.errors import SquarespaceError
     from sqsync.store import runlog
+    from sqsync.store.database import store_error
 
     fn = job_function(job)
     run_id = None if dry_run else runlog.start_run(store, connection.name, job, clock())
@@ -104,8 +106,12 @@ def run_job(
     except SqsyncError as error:
         result = JobResult(connection.name, job, ok=False, error=str(error))
     except Exception as error:  # a bug: keep the other connections going, but show it
-        log.error("%s %s: internal error", connection.name, job, exc_info=True)
-        result = JobResult(connection.name, job, ok=False, error=f"internal error: {error!r}")
+        trouble = store_error(store.path, error) if isinstance(error, sqlite3.Error) else None
+        if trouble is not None:  # the store itself (a full disk, a bad page): one line
+            result = JobResult(connection.name, job, ok=False, error=str(trouble))
+        else:
+            log.error("%s %s: internal error", connection.name, job, exc_info=True)
+            result = JobResult(connection.name, job, ok=False, error=f"internal error: {error!r}")
     finally:
         if client is not None:
             requests = client.request_count - before
