@@ -419,17 +419,22 @@ def test_a_malformed_page_met_inside_a_job_is_a_failed_job_without_a_traceback(
     config = write_config(tmp_path, api_url=emulator.url)
     path = store_of(config)
     with Store.open(path) as store:
-        for _ in range(40):
-            insert_order(store)
+        # A table import-orders reads outside any transaction (the orders it re-fetches).
+        with store.transaction() as conn:
+            for n in range(200):
+                conn.execute(
+                    "INSERT INTO unreadable_orders VALUES ('acme', ?, 'x', 'x', ?)",
+                    (f"id{n}", "e" * 200),
+                )
         root = store.conn.execute(
-            "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'orders'"
+            "SELECT rootpage FROM sqlite_master WHERE name = 'unreadable_orders'"
         ).fetchone()[0]
         page_size = store.conn.execute("PRAGMA page_size").fetchone()[0]
-    with path.open("r+b") as file:  # the orders table's root page, nothing else
+    with path.open("r+b") as file:
         file.seek((root - 1) * page_size)
         file.write(b"\xff" * page_size)
 
-    result = sqsync_cli(config, "-v", "import-orders")
+    result = sqsync_cli(config, "import-orders")
 
     assert result.exit_code == 1
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr

@@ -143,7 +143,7 @@ def _note_unreadable(store: Store, connection: str, result: JobResult) -> None:
 
     try:
         ids = unreadable_ids(store, connection)
-    except SqsyncError:
+    except (SqsyncError, sqlite3.Error):  # the job's own result already says what failed
         return
     if ids:
         result.details["unreadable_orders"] = ids
