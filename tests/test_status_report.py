@@ -117,6 +117,7 @@ def test_status_command_table_and_json(tmp_path):
         "locked_by",
         "orders",
         "stock_sync",
+        "uncounted_skus",
         "unpushed_shipments",
         "unreadable_orders",
     ]

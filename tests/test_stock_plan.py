@@ -49,6 +49,7 @@ def test_plan_sorts_every_variant_into_one_outcome():
         "unlimited": 1,
         "unmatched": 3,
         "duplicate_sku": 1,
+        "uncounted": 0,
     }
     assert [u.row() for u in plan.unmatched] == [
         {"variant_id": "v4", "sku": None},

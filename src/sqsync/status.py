@@ -11,6 +11,7 @@ and, under ``--json``, on stderr, so the JSON array keeps its one shape.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from sqsync.store.locks import holder, is_stale
 from sqsync.store.order_writes import unreadable_orders
 from sqsync.store.orders import open_order_counts
 from sqsync.store.runlog import last_attempts, last_error, last_run
+from sqsync.store.sync_state import get_state
 
 if TYPE_CHECKING:
     from sqsync.config import Connection
@@ -66,6 +68,9 @@ def connection_status(
         "unpushed_shipments": shipments["unpushed"],
         "failed_shipments": shipments["failed"],
         "unreadable_orders": unreadable_orders(store, connection.name),
+        "uncounted_skus": json.loads(
+            get_state(store, connection.name, "sync_stock.uncounted") or "[]"
+        ),
         "last_error": last_error(store, connection.name),
         "locked_by": lock.describe() if lock is not None and working else None,
     }
@@ -115,6 +120,9 @@ def summary_lines(report: Sequence[dict[str, Any]]) -> list[str]:
         if status["failed_shipments"]:
             line += f" ({status['failed_shipments']} failed, waiting for a person)"
         lines.append(line)
+        if status["uncounted_skus"]:
+            skus = ", ".join(status["uncounted_skus"])
+            lines.append(f"  never counted, so not synced (`sqsync stock set SKU N`): {skus}")
         for order in status["unreadable_orders"]:
             lines.append(
                 f"  order {order['squarespace_id']} could not be read since "

@@ -17,7 +17,7 @@ Pure functions over plain data (no I/O, no clock), so the rules can be tested ex
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -104,6 +104,8 @@ class StockPlan:
     unlimited: int = 0
     unmatched: list[Unmatched] = field(default_factory=list)
     duplicates: dict[str, list[str]] = field(default_factory=dict)  # sku -> variant ids
+    # Warehouse SKUs on open orders that were never counted: left alone, not taken as 0.
+    uncounted: dict[str, list[str]] = field(default_factory=dict)  # sku -> variant ids
 
     def counts(self) -> dict[str, int]:
         return {
@@ -112,6 +114,7 @@ class StockPlan:
             "unlimited": self.unlimited,
             "unmatched": len(self.unmatched),
             "duplicate_sku": len(self.duplicates),
+            "uncounted": sum(len(ids) for ids in self.uncounted.values()),
         }
 
     def batches(self, size: int = MAX_OPERATIONS) -> list[Batch]:
@@ -145,12 +148,16 @@ def plan_stock(
     *,
     aliases: Mapping[str, str] | None = None,
     buffer: int = 0,
+    counted: Collection[str] | None = None,
 ) -> StockPlan:
     """Decide the target of every variant in ``items`` (the store's inventory as read).
 
     ``levels`` is ``{warehouse sku: (on_hand, allocated)}`` for the connection's client and
-    warehouse. If a variant id appears twice (a listing that shifted under its cursor), the
-    later reading wins, so each variant is planned at most once.
+    warehouse; ``counted`` the SKUs the warehouse has counted (``None``: all of them). A
+    SKU in ``levels`` only because open orders name it was never counted, so its on hand
+    is unknown, not 0: its variants are left alone (``uncounted``). If a variant id appears
+    twice (a listing that shifted under its cursor), the later reading wins, so each
+    variant is planned at most once.
     """
     if buffer < 0:
         raise ValueError("stock_buffer cannot be negative")
@@ -168,6 +175,9 @@ def plan_stock(
         sku = warehouse_sku(item.sku, item.variant_id, aliases)
         if sku is None or sku not in levels:
             plan.unmatched.append(Unmatched(item.variant_id, channel_sku(item.sku)))
+            continue
+        if counted is not None and sku not in counted:
+            plan.uncounted.setdefault(sku, []).append(item.variant_id)
             continue
         advertisers.setdefault(sku, []).append(item.variant_id)
         on_hand, allocated = levels[sku]

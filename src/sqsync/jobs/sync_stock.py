@@ -20,6 +20,7 @@ One run for one connection:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ from sqsync.squarespace.errors import (
 from sqsync.squarespace.models import InventoryItem, StockOperation
 from sqsync.store import adjustments, runlog
 from sqsync.store.adjustments import JournalEntry
-from sqsync.store.stock import availability
+from sqsync.store.stock import availability, counted_skus
+from sqsync.store.sync_state import get_state, set_state
 
 if TYPE_CHECKING:
     from sqsync.config import Connection
@@ -60,7 +62,17 @@ REREAD_SUBTYPES = frozenset({"INSUFFICIENT_STOCK", "CONCURRENT_MODIFICATION", "S
 REFUSED = (ConflictError, InvalidRequestError, NotFoundError)
 
 PlannedSink = Callable[[str, list[dict[str, Any]]], None]
-COUNTS = ("adjusted", "unchanged", "unlimited", "unmatched", "duplicate_sku", "failed", "resent")
+COUNTS = (
+    "adjusted",
+    "unchanged",
+    "unlimited",
+    "unmatched",
+    "duplicate_sku",
+    "uncounted",
+    "failed",
+    "resent",
+)
+UNCOUNTED_KEY = "sync_stock.uncounted"
 
 
 def sync_stock(
@@ -127,6 +139,7 @@ class _Run:
     guard: Callable[[], None] = no_guard
     progress: Sink = no_progress
     levels: dict[str, tuple[int, int]] | None = None
+    counted: set[str] | None = None
     first_refusal: str | None = None
 
     @property
@@ -174,7 +187,9 @@ class _Run:
     # -- step 2 ------------------------------------------------------------------------
 
     def plan(self) -> StockPlan:
-        self.levels = availability(self.store, self.connection.client, self.connection.warehouse)
+        c = self.connection
+        self.levels = availability(self.store, c.client, c.warehouse)
+        self.counted = counted_skus(self.store, c.client, c.warehouse)
         items: list[InventoryItem] = []
         for page in self.client.iter_inventory_pages():
             items.extend(page.items)
@@ -205,9 +220,31 @@ class _Run:
                 len(variant_ids),
                 ", ".join(variant_ids),
             )
+        self._report_uncounted(plan)
         self.result.details["unmatched_variants"] = [u.row() for u in plan.unmatched]
         self.result.details["duplicate_skus"] = plan.duplicates
         return plan
+
+    def _report_uncounted(self, plan: StockPlan) -> None:
+        """A SKU on sale and on open orders but never counted is left alone. It is news
+        once (a WARNING, shown under --quiet too), then listed in status, not repeated."""
+        self.result.details["uncounted_skus"] = sorted(plan.uncounted)
+        before = set(json.loads(get_state(self.store, self.name, UNCOUNTED_KEY) or "[]"))
+        for sku in sorted(set(plan.uncounted) - before):
+            log.warning(
+                "%s: SKU %s was never counted in %s/%s, so its %d variant(s) are left "
+                "alone; `sqsync stock set %s N` (0 if you have none) makes it synced",
+                self.name,
+                sku,
+                self.connection.client,
+                self.connection.warehouse,
+                len(plan.uncounted[sku]),
+                sku,
+            )
+        now = sorted(plan.uncounted)
+        if not self.result.dry_run and now != sorted(before):
+            with self.store.transaction() as conn:
+                set_state(conn, self.name, UNCOUNTED_KEY, json.dumps(now))
 
     def _plan(self, items: list[InventoryItem]) -> StockPlan:
         assert self.levels is not None
@@ -216,6 +253,7 @@ class _Run:
             self.levels,
             aliases=self.connection.sku_aliases,
             buffer=self.connection.stock_buffer,
+            counted=self.counted,
         )
 
     # -- step 3 ------------------------------------------------------------------------

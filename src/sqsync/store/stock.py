@@ -82,6 +82,16 @@ def availability(db: Db, client: str, warehouse: str) -> dict[str, tuple[int, in
     }
 
 
+def counted_skus(db: Db, client: str, warehouse: str) -> set[str]:
+    """The SKUs this client and warehouse have counted (a stock_levels row, 0 included)."""
+    rows = connection_of(db).execute(
+        "SELECT s.sku FROM stock_levels s JOIN clients c ON c.id = s.client_id"
+        " JOIN warehouses w ON w.id = s.warehouse_id WHERE c.code = ? AND w.code = ?",
+        (client, warehouse),
+    )
+    return {row[0] for row in rows}
+
+
 def set_on_hand(db: Db, client: str, warehouse: str, sku: str, on_hand: int) -> None:
     """Set the counted stock of ``sku``; the client, warehouse and product are created if new.
 

@@ -1,0 +1,65 @@
+"""sync-stock adjusts only what the warehouse has counted (issue 13, first rule).
+
+A half-counted warehouse: one SKU counted, others known only because open orders name
+them. Those must be left alone (their on hand is unknown, not 0), reported once, and
+listed by status; ``stock set SKU 0`` is how a person says "we have none".
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from factories import insert_order, write_config
+from sqsync.cli import cli
+from sqsync.config import load_config
+from sqsync.emulator import EmulatorState
+from sqsync.store import Store
+from sqsync.store.stock import set_on_hand
+
+
+@pytest.fixture
+def setup(make_emulator, tmp_path, monkeypatch):
+    emu = make_emulator(EmulatorState())
+    monkeypatch.setenv("ACME_KEY", emu.api_key)
+    config = write_config(tmp_path, api_url=emu.url, stock_sync=True)
+    with Store.open(load_config(config).store_path) as store:
+        set_on_hand(store, "ACME", "MAIN", "RED-S", 5)  # the one SKU counted so far
+        insert_order(store, status="NEW", items=[("BLUE-M", 2)])  # never counted
+
+    def sqsync(*args: str):
+        result = CliRunner().invoke(cli, ["--config", str(config), *args])
+        assert "Traceback" not in result.stderr
+        return result
+
+    return emu, sqsync
+
+
+def test_a_sku_never_counted_is_left_alone_reported_once_and_listed(setup):
+    emu, sqsync = setup
+    red = emu.add_variant("RED-S", 40)
+    blue = emu.add_variant("BLUE-M", 30)
+
+    first = sqsync("--quiet", "sync-stock", "--json")
+
+    assert first.exit_code == 0, first.output
+    line = json.loads(first.stdout)
+    assert (line["adjusted"], line["uncounted"], line["uncounted_skus"]) == (1, 1, ["BLUE-M"])
+    assert emu.inventory[red]["quantity"] == 5
+    assert emu.inventory[blue]["quantity"] == 30  # not zeroed: nobody has counted it
+    assert "BLUE-M was never counted" in first.stderr  # news, also under --quiet
+
+    again = sqsync("--quiet", "sync-stock")
+    assert again.exit_code == 0 and again.stderr == ""  # no news, no mail
+
+    [status] = json.loads(sqsync("status", "--json").stdout)
+    assert status["uncounted_skus"] == ["BLUE-M"]
+
+    # "We have none": a count of 0 makes it synced, less what open orders hold (0 at least).
+    assert sqsync("stock", "set", "BLUE-M", "0").exit_code == 0
+    third = json.loads(sqsync("sync-stock", "--json").stdout)
+    assert third["uncounted"] == 0
+    assert emu.inventory[blue]["quantity"] == 0
+    assert json.loads(sqsync("status", "--json").stdout)[0]["uncounted_skus"] == []
