@@ -34,6 +34,7 @@ def setup(make_emulator, tmp_path, monkeypatch):
         assert "Traceback" not in result.stderr
         return result
 
+    sqsync.store_path = load_config(config).store_path  # type: ignore[attr-defined]
     return emu, sqsync
 
 
@@ -63,3 +64,24 @@ def test_a_sku_never_counted_is_left_alone_reported_once_and_listed(setup):
     assert third["uncounted"] == 0
     assert emu.inventory[blue]["quantity"] == 0
     assert json.loads(sqsync("status", "--json").stdout)[0]["uncounted_skus"] == []
+
+
+@pytest.mark.parametrize(
+    "problem",
+    ["fulfilled_in_squarespace", "payment_state:REFUNDED", "payment_state:REFUND_PENDING"],
+)
+def test_an_order_that_will_not_ship_allocates_nothing_but_stays_visible(setup, problem):
+    emu, sqsync = setup
+    red = emu.add_variant("RED-S", 0)
+    with Store.open(load_config_path(sqsync)) as store:
+        insert_order(store, status="HOLDING", problems=[problem], items=[("RED-S", 3)])
+        insert_order(store, status="HOLDING", problems=["unknown_sku:X"], items=[("RED-S", 1)])
+
+    assert sqsync("sync-stock").exit_code == 0
+    assert emu.inventory[red]["quantity"] == 4  # 5 on hand, only the order that ships holds 1
+    held = sqsync("orders", "list", "--status", "HOLDING", "--format", "ndjson").stdout
+    assert problem in held
+
+
+def load_config_path(sqsync) -> str:
+    return sqsync.store_path

@@ -35,6 +35,14 @@ CANCELLED_IN_SQUARESPACE = "cancelled_in_squarespace"
 # every update. Any other problem (fulfilled_in_squarespace, ...) stays until a person acts.
 DERIVED_PREFIXES = (UNKNOWN_SKU, NO_SKU, PAYMENT_STATE, SHIPPING_ZONE, NO_PHYSICAL_LINES)
 
+# Problems of an open order that the warehouse will not ship: it stays visible (HOLDING)
+# for a person to close, but its units are free, or the shop is under-advertised for good.
+WILL_NOT_SHIP = (
+    FULFILLED_IN_SQUARESPACE,
+    PAYMENT_STATE + "REFUNDED",
+    PAYMENT_STATE + "REFUND_PENDING",
+)
+
 ADDRESS_FIELDS = (
     "first_name",
     "last_name",

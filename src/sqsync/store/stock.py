@@ -1,6 +1,7 @@
 """Stock levels: on hand per client + warehouse + SKU, and what open orders allocate.
 
-``allocated`` is the quantity on NEW and HOLDING orders (stock promised but not shipped);
+``allocated`` is the quantity on NEW and HOLDING orders (stock promised but not shipped),
+except orders the warehouse will not ship (fulfilled in Squarespace, refunded);
 ``available = max(0, on_hand - allocated)`` is what may still be sold. Both are computed
 from the orders on read, never stored, so they cannot drift from the orders themselves.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqsync.domain.limits import MAX_QUANTITY
+from sqsync.domain.orders import WILL_NOT_SHIP
 from sqsync.errors import InputError
 from sqsync.store import catalog
 from sqsync.store.database import Store, connection_of, now_text
@@ -26,7 +28,7 @@ _LEVELS_SQL = """
 WITH alloc AS (
     SELECT o.client_id, o.warehouse_id, i.sku, sum(i.quantity) AS allocated
     FROM order_items i JOIN orders o ON o.id = i.order_id
-    WHERE o.status IN ('NEW', 'HOLDING') {order_filter}
+    WHERE o.status IN ('NEW', 'HOLDING') {will_ship} {order_filter}
     GROUP BY o.client_id, o.warehouse_id, i.sku
 ),
 keys AS (
@@ -47,6 +49,10 @@ ORDER BY c.code, w.code, k.sku
 """
 
 
+# Orders the warehouse will not ship (fulfilled elsewhere, refunded) allocate nothing.
+_WILL_SHIP = "".join(f" AND o.problems NOT LIKE '%\"{code}\"%'" for code in WILL_NOT_SHIP)
+
+
 def _levels(db: Db, client: str | None, warehouse: str | None) -> Iterator[sqlite3.Row]:
     conditions = []
     params: dict[str, Any] = {"client": client, "warehouse": warehouse}
@@ -56,7 +62,9 @@ def _levels(db: Db, client: str | None, warehouse: str | None) -> Iterator[sqlit
         conditions.append("warehouse_id = (SELECT id FROM warehouses WHERE code = :warehouse)")
     level_filter = "".join(f" AND s.{c}" for c in conditions)
     order_filter = "".join(f" AND o.{c}" for c in conditions)
-    sql = _LEVELS_SQL.format(level_filter=level_filter, order_filter=order_filter)
+    sql = _LEVELS_SQL.format(
+        level_filter=level_filter, order_filter=order_filter, will_ship=_WILL_SHIP
+    )
     return iter(connection_of(db).execute(sql, params))
 
 
