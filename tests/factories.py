@@ -218,3 +218,12 @@ class FactoryRunner(CliRunner):
     def invoke(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs.setdefault("obj", {"client_factory": self.client_factory})
         return super().invoke(*args, **kwargs)
+
+
+def record_import(store: Store, connection: str = "acme", outcome: str = "ok") -> None:
+    """Note a finished import-orders run: a stock sync waits for a connection's first
+    successful import (before it, open orders allocate nothing yet)."""
+    from sqsync.store.runlog import finish_run, start_run
+
+    with store.transaction() as conn:
+        finish_run(conn, start_run(conn, connection, "import-orders"), outcome=outcome)

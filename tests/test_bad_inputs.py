@@ -27,7 +27,7 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from factories import DEFAULT_CONNECTION, config_text, insert_order, write_config
+from factories import DEFAULT_CONNECTION, config_text, insert_order, record_import, write_config
 from sqsync.cli import cli
 from sqsync.config import load_config
 from sqsync.squarespace import Client
@@ -92,6 +92,7 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Shop:
     config = write_config(tmp_path, api_url="https://api.squarespace.com", stock_sync=True)
     with Store.open(load_config(config).store_path) as store:
         insert_order(store, order_number="SQ-1001", items=[("RED-S", 2)])
+        record_import(store)
         with store.transaction() as conn:
             conn.execute(
                 "INSERT INTO stock_levels (client_id, warehouse_id, sku, on_hand, updated_at)"

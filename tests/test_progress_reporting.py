@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from factories import insert_order, insert_shipment, write_config
+from factories import insert_order, insert_shipment, record_import, write_config
 from sqsync.config import load_config
 from sqsync.jobs.runner import run_job
 from sqsync.store import Store
@@ -32,6 +32,7 @@ def setup(tmp_path, emulator, monkeypatch):
     monkeypatch.setenv("ACME_KEY", emulator.api_key)
     connection = load_config(write_config(tmp_path, api_url=emulator.url)).connections[0]
     with Store.open(tmp_path / "sqsync.db") as store:
+        record_import(store)
         yield connection, store
 
 

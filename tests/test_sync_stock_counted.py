@@ -12,7 +12,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from factories import insert_order, write_config
+from factories import insert_order, record_import, write_config
 from sqsync.cli import cli
 from sqsync.config import load_config
 from sqsync.emulator import EmulatorState
@@ -28,6 +28,7 @@ def setup(make_emulator, tmp_path, monkeypatch):
     with Store.open(load_config(config).store_path) as store:
         set_on_hand(store, "ACME", "MAIN", "RED-S", 5)  # the one SKU counted so far
         insert_order(store, status="NEW", items=[("BLUE-M", 2)])  # never counted
+        record_import(store)
 
     def sqsync(*args: str):
         result = CliRunner().invoke(cli, ["--config", str(config), *args])
@@ -85,3 +86,26 @@ def test_an_order_that_will_not_ship_allocates_nothing_but_stays_visible(setup, 
 
 def load_config_path(sqsync) -> str:
     return sqsync.store_path
+
+
+def test_the_first_stock_sync_waits_for_the_first_successful_import(
+    make_emulator, tmp_path, monkeypatch
+):
+    emu = make_emulator(EmulatorState())
+    monkeypatch.setenv("ACME_KEY", emu.api_key)
+    config = write_config(tmp_path, api_url=emu.url, stock_sync=True)
+    with Store.open(load_config(config).store_path) as store:
+        set_on_hand(store, "ACME", "MAIN", "RED-S", 5)
+    red = emu.add_variant("RED-S", 0)
+    emu.add_order(emu.make_order(sku="RED-S", quantity=2))  # already sold, not yet imported
+
+    def sqsync(*args):
+        return CliRunner().invoke(cli, ["--config", str(config), *args])
+
+    early = sqsync("sync-stock")
+    assert early.exit_code == 1
+    assert "no import-orders has succeeded" in early.stderr
+    assert emu.inventory[red]["quantity"] == 0  # nothing advertised that was sold
+    assert sqsync("import-orders").exit_code == 0
+    assert sqsync("sync-stock").exit_code == 0
+    assert emu.inventory[red]["quantity"] == 3

@@ -9,21 +9,19 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
 
-from factories import FactoryRunner, insert_order, write_config
+from factories import FactoryRunner, insert_order, record_import, write_config
 from sqsync.cli import cli
 from sqsync.config import Connection, load_config
 from sqsync.emulator import Emulator, EmulatorState
 from sqsync.jobs import runner
 from sqsync.squarespace import Client
 from sqsync.store import Store, adjustments
-from sqsync.store.runlog import finish_run, start_run
 from sqsync.store.stock import set_on_hand
 
 ADJUST = "/1.0/commerce/inventory/adjustments"
@@ -44,7 +42,8 @@ class Shop:
         self.emu = emu
         self.config = write_config(tmp_path, api_url=emu.url, stock_sync=True, **connection)
         self.store_path = load_config(self.config).store_path
-        Store.open(self.store_path).close()
+        with Store.open(self.store_path) as store:
+            record_import(store)  # a stock sync waits for the first successful import
 
     def stock(self, sku: str, on_hand: int) -> None:
         self.stocks({sku: on_hand})
@@ -413,25 +412,21 @@ def test_stock_waits_while_the_last_import_failed(shop):
     # advertise units customers have already bought. Once an import succeeds, it goes.
     shop.stock("RED-S", 5)
     red = shop.variant("RED-S", 1)
-    record_import(shop, "failed")
+    note_import(shop, "failed")
 
     result = shop.run(code=1)
 
     assert "not run: the last import-orders failed" in result.stderr
     assert shop.emu.stats.requests == 0 and shop.qty(red) == 1
 
-    record_import(shop, "ok")
+    note_import(shop, "ok")
     shop.run()
     assert shop.qty(red) == 5
 
 
-def record_import(shop: Shop, outcome: str) -> None:
+def note_import(shop: Shop, outcome: str) -> None:
     with Store.open(shop.store_path) as store:
-        run_id = start_run(store, "acme", "import-orders")
-        finish_run(
-            store, run_id, outcome=outcome, counts={}, requests=0, error=None,
-            context_id=None, finished_at=datetime.now(UTC),
-        )  # fmt: skip
+        record_import(store, "acme", outcome)
 
 
 # -- rule 7: which connections -----------------------------------------------------------
@@ -451,6 +446,8 @@ def test_only_connections_with_stock_sync_are_synced_and_naming_another_is_refus
             {"name": "other", "stock_sync": False, "order_prefix": "O-", **base},
         ],
     )
+    with Store.open(load_config(config).store_path) as store:
+        record_import(store)
     runner_ = FactoryRunner(no_wait_client)
 
     synced = runner_.invoke(cli, ["--config", str(config), "sync-stock", "--json"])

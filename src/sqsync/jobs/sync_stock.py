@@ -95,7 +95,7 @@ def sync_stock(
     for name in COUNTS:
         result.counts[name] = 0
     last_import = runlog.last_attempts(store, connection.name).get("import-orders")
-    if last_import is not None and last_import.failed and not dry_run:
+    if (last_import is None or last_import.failed) and not dry_run:
         # Stock is advertised as on hand less what open orders allocate; orders the failed
         # import did not bring in allocate nothing yet, so pushing stock now would
         # advertise units customers have already bought (oversell).
@@ -103,6 +103,9 @@ def sync_stock(
         result.error = (
             "not run: the last import-orders failed, and stock is not pushed without the "
             "allocations of the orders it would have brought in"
+            if last_import is not None
+            else "not run yet: no import-orders has succeeded, so open orders allocate "
+            "nothing and stock would advertise units already sold; run import-orders first"
         )
         return result
     run = _Run(client, store, connection, clock, result, guard, progress)
