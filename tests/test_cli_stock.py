@@ -242,3 +242,11 @@ def test_feed_format():
     assert feed_format("a.csv") == "csv"
     assert feed_format("-") == "csv"
     assert feed_format("a.ndjson", "csv") == "csv"
+
+
+@pytest.mark.parametrize("sku", ["", "   "])
+def test_set_refuses_an_empty_or_blank_sku(run, levels, sku):
+    result = run("stock", "set", sku, "3")
+    assert result.exit_code == 2
+    assert result.stderr == "sqsync: error: stock set: the SKU is empty\n"
+    assert levels() == {}

@@ -63,6 +63,9 @@ def set_stock(app: App, sku: str, quantity: int, client: str | None, warehouse: 
     from sqsync.store.owners import choose
     from sqsync.store.stock import set_on_hand
 
+    sku = sku.strip()
+    if not sku:
+        raise UsageError("stock set: the SKU is empty")
     if quantity > MAX_QUANTITY:
         raise UsageError(f"stock set {sku}: quantity must be at most {MAX_QUANTITY:,}")
     with app.open_store() as store:

@@ -27,7 +27,10 @@ def sync_stock(app: App, connections: tuple[str, ...], as_json: bool, dry_run: b
     Runs for every connection with stock_sync = true, or those named with -c.
     Changes are sent as increments and decrements, so a sale made during the
     sync stays counted. Unlimited variants and variants whose SKU the
-    warehouse does not know are left alone (listed with -v).
+    warehouse does not know are left alone (listed with -v). A SKU the
+    warehouse has never counted is left alone too, not taken as 0, and
+    reported once: `sqsync stock set SKU 0` says "we have none". Nothing is
+    sent before the connection's first successful import-orders.
 
     \b
     Example:

@@ -105,6 +105,8 @@ def set_on_hand(db: Db, client: str, warehouse: str, sku: str, on_hand: int) -> 
 
     Runs in the caller's transaction when given one, so a whole feed commits together.
     """
+    if not sku or not sku.strip():
+        raise InputError("a SKU must not be empty or blank")
     if isinstance(on_hand, bool) or not isinstance(on_hand, int) or on_hand < 0:
         raise InputError(f"{sku}: quantity must be a whole number >= 0, got {on_hand!r}")
     if on_hand > MAX_QUANTITY:
