@@ -12,7 +12,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from factories import insert_order, record_import, write_config
+from factories import DEFAULT_CONNECTION, insert_order, record_import, write_config
 from sqsync.cli import cli
 from sqsync.config import load_config
 from sqsync.emulator import EmulatorState
@@ -109,3 +109,33 @@ def test_the_first_stock_sync_waits_for_the_first_successful_import(
     assert sqsync("import-orders").exit_code == 0
     assert sqsync("sync-stock").exit_code == 0
     assert emu.inventory[red]["quantity"] == 3
+
+
+def test_stock_shared_by_two_shops_waits_for_the_other_shops_failed_import(
+    make_emulator, tmp_path, monkeypatch
+):
+    emu = make_emulator(EmulatorState())
+    other = make_emulator(EmulatorState())  # a second shop selling the same stock
+    monkeypatch.setenv("ACME_KEY", emu.api_key)
+    monkeypatch.setenv("BETA_KEY", other.api_key)
+    shops = [
+        {"name": "acme", "order_prefix": "A-", "api_url": emu.url, "stock_sync": True},
+        {"name": "beta", "order_prefix": "B-", "api_url": other.url, "api_key_env": "BETA_KEY"},
+    ]
+    config = write_config(tmp_path, connections=[{**DEFAULT_CONNECTION, **c} for c in shops])
+    with Store.open(load_config(config).store_path) as store:
+        set_on_hand(store, "ACME", "MAIN", "RED-S", 5)
+        record_import(store, "acme")
+        record_import(store, "beta", outcome="failed")  # beta's sales are not all in
+    red = emu.add_variant("RED-S", 0)
+
+    result = CliRunner().invoke(cli, ["--config", str(config), "sync-stock", "-c", "acme"])
+
+    assert result.exit_code == 1
+    assert "import-orders of connection beta failed" in result.stderr
+    assert emu.inventory[red]["quantity"] == 0
+    with Store.open(load_config(config).store_path) as store:
+        record_import(store, "beta")
+    again = CliRunner().invoke(cli, ["--config", str(config), "sync-stock", "-c", "acme"])
+    assert again.exit_code == 0, again.output
+    assert emu.inventory[red]["quantity"] == 5

@@ -448,6 +448,7 @@ def test_only_connections_with_stock_sync_are_synced_and_naming_another_is_refus
     )
     with Store.open(load_config(config).store_path) as store:
         record_import(store)
+        record_import(store, "other")  # it sells the same stock: its import counts too
     runner_ = FactoryRunner(no_wait_client)
 
     synced = runner_.invoke(cli, ["--config", str(config), "sync-stock", "--json"])

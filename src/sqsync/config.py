@@ -168,6 +168,7 @@ class Connection(_Strict):
 
     _shipping_countries: frozenset[str] | None = PrivateAttr(default=None)
     _config_file: Path = PrivateAttr(default=Path("sqsync.toml"))
+    _stock_pool: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("api_url")
     @classmethod
@@ -217,6 +218,12 @@ class Connection(_Strict):
     def shipping_countries(self) -> frozenset[str] | None:
         """The ISO country codes of ``shipping_zone``; None when every country is accepted."""
         return self._shipping_countries
+
+    @property
+    def stock_pool(self) -> tuple[str, ...]:
+        """The active connections selling this one's stock (same client and warehouse),
+        itself included: a sale in any of them lowers what every one may advertise."""
+        return self._stock_pool or (self.name,)
 
     @property
     def label(self) -> str:
@@ -374,6 +381,13 @@ def load_config(path: Path | str) -> Config:
     except ValidationError as error:
         raise ConfigError(_describe(path, data, error)) from None
     config._path = path
+    for connection in config.connections:
+        connection._stock_pool = tuple(
+            c.name
+            for c in config.connections
+            if (c.client, c.warehouse) == (connection.client, connection.warehouse)
+            and (c.active or c.name == connection.name)
+        )
     _check_across_connections(path, config)
     if any(c.inline_key is not None for c in config.connections):
         _warn_if_readable(path)

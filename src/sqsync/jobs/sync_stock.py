@@ -94,18 +94,27 @@ def sync_stock(
     result = JobResult(connection.name, JOB, dry_run=dry_run)
     for name in COUNTS:
         result.counts[name] = 0
-    last_import = runlog.last_attempts(store, connection.name).get("import-orders")
+    waiting_for, last_import = connection.name, None
+    for name in connection.stock_pool:
+        # Stock is the client's pool: a sale another shop's failed import missed is as
+        # unallocated as one of our own.
+        waiting_for = name
+        last_import = runlog.last_attempts(store, name).get("import-orders")
+        if last_import is None or last_import.failed:
+            break
     if (last_import is None or last_import.failed) and not dry_run:
         # Stock is advertised as on hand less what open orders allocate; orders the failed
         # import did not bring in allocate nothing yet, so pushing stock now would
         # advertise units customers have already bought (oversell).
         result.ok = False
+        whose = "" if waiting_for == connection.name else f" of connection {waiting_for}"
         result.error = (
-            "not run: the last import-orders failed, and stock is not pushed without the "
-            "allocations of the orders it would have brought in"
+            f"not run: the last import-orders{whose} failed, and stock is not pushed without "
+            "the allocations of the orders it would have brought in"
             if last_import is not None
-            else "not run yet: no import-orders has succeeded, so open orders allocate "
-            "nothing and stock would advertise units already sold; run import-orders first"
+            else f"not run yet: no import-orders{whose} has succeeded, so open orders "
+            "allocate nothing and stock would advertise units already sold; run "
+            "import-orders first"
         )
         return result
     run = _Run(client, store, connection, clock, result, guard, progress)
