@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqsync.clock import utcnow
+from sqsync.clock import CLOCK_SLACK, utcnow
 from sqsync.config import PAYMENT_STATES
 from sqsync.domain.orders import NO_PHYSICAL_LINES
 from sqsync.domain.skus import warehouse_sku
@@ -98,8 +98,6 @@ OVERLAP = timedelta(minutes=10)
 # and back to a day after a busy one.
 WINDOW_CAP = timedelta(days=1)
 MAX_SPAN = timedelta(days=366)
-# How far the machine's clock may stray from Squarespace's before it is corrected.
-CLOCK_SLACK = timedelta(minutes=1)
 # Bounds on one window's paging: pages in all, and pages in a row with no order not
 # already seen in the window (Squarespace handing out new cursors over the same orders).
 MAX_PAGES = 20_000

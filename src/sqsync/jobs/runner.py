@@ -18,11 +18,11 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqsync.clock import utcnow
+from sqsync.clock import CLOCK_SLACK, utcnow
 from sqsync.errors import SqsyncError
 from sqsync.jobs import JobResult
 from sqsync.jobs.schedule import due_jobs, next_job
@@ -342,10 +342,6 @@ def run_due(
         done = dict(zip([c.name for c in busy], pool.map(work, busy), strict=True))
     done.update(failed)
     return [done.get(c.name) or ConnectionRun(c.name) for c in connections]
-
-
-# A start time later than this past the clock was written while the clock was fast.
-CLOCK_SLACK = timedelta(minutes=1)
 
 
 def _due(

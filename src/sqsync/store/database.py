@@ -106,6 +106,13 @@ def _unwritable_cause(path: Path) -> str | None:
     return None
 
 
+def _configure(conn: sqlite3.Connection) -> None:
+    """What every connection to the store needs, writable or read-only."""
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
 def _sidecar(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
 
@@ -214,9 +221,7 @@ class Store:
         except sqlite3.Error as error:
             raise _open_error(path, error, "cannot open") from None
         try:
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA foreign_keys = ON")
+            _configure(conn)
             conn.execute("PRAGMA journal_mode = WAL")
             # FULL, not WAL's usual NORMAL: a shipment's "sending" mark is the record that a
             # fulfilment may have gone out, and it must survive a power cut, or the next
@@ -254,9 +259,7 @@ class Store:
         except sqlite3.Error as error:
             raise _open_error(path, error, "cannot open") from None
         try:
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA foreign_keys = ON")
+            _configure(conn)
             missing = _missing_migrations(conn)
         except sqlite3.Error as error:
             conn.close()
