@@ -123,11 +123,11 @@ def test_import_levels_rolls_back_on_a_write_failure(store, monkeypatch):
 
     calls = []
 
-    def failing(conn, client, warehouse, sku, quantity):
+    def failing(conn, client, warehouse, sku, quantity, **kwargs):
         calls.append(sku)
         if len(calls) == 2:
             raise sqlite3.OperationalError("disk I/O error")
-        set_on_hand(conn, client, warehouse, sku, quantity)
+        set_on_hand(conn, client, warehouse, sku, quantity, **kwargs)
 
     monkeypatch.setattr(stock, "set_on_hand", failing)
     with pytest.raises(sqlite3.OperationalError):

@@ -1,7 +1,8 @@
-"""Commands: ``sqsync stock set|import|list``: the warehouse's on-hand stock."""
+"""Commands: ``sqsync stock set|adjust|import|list|history``: the warehouse's on-hand stock."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -15,15 +16,37 @@ if TYPE_CHECKING:
 STOCK_COLUMNS = ["sku", "client", "warehouse", "on_hand", "allocated", "available"]
 
 
+class _Delta(click.ParamType):
+    """A signed whole number (``+24``, ``-3``). The sign is required: ``stock adjust RED-S
+    24`` is more likely a `stock set` typed wrongly than an adjustment."""
+
+    name = "delta"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from sqsync.domain.limits import MAX_QUANTITY
+
+        text = str(value).strip()
+        if not re.fullmatch(r"[+-]\d+", text):
+            self.fail(f"{value!r}: give a signed whole number, e.g. +24 or -3", param, ctx)
+        # Length first: int() refuses a number of over 4,300 digits with its own error.
+        if len(text[1:].lstrip("0")) > len(str(MAX_QUANTITY)) or abs(int(text)) > MAX_QUANTITY:
+            self.fail(f"{value!r}: at most {MAX_QUANTITY:,} either way", param, ctx)
+        if int(text) == 0:
+            self.fail(f"{value!r}: an adjustment of 0 changes nothing", param, ctx)
+        return int(text)
+
+
 @cli.group()
 def stock() -> None:
-    """Set, import and list on-hand stock per client, warehouse and SKU.
+    """Set, adjust, import and list on-hand stock per client, warehouse and SKU.
 
     \b
     Example:
       sqsync stock set RED-S 12
+      sqsync stock adjust RED-S +24 --reason goods-in
       sqsync stock import counts.csv
       sqsync stock list --format csv
+      sqsync stock history RED-S
     """
 
 
@@ -49,14 +72,25 @@ def _scope_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @stock.command("set")
 @click.argument("sku")
 @click.argument("quantity", type=click.IntRange(min=0), metavar="QTY")
+@click.option("--reason", metavar="TEXT", help="A note for `stock history`, e.g. stock-take.")
 @_scope_options
 @pass_app
-def set_stock(app: App, sku: str, quantity: int, client: str | None, warehouse: str | None) -> None:
+def set_stock(
+    app: App,
+    sku: str,
+    quantity: int,
+    reason: str | None,
+    client: str | None,
+    warehouse: str | None,
+) -> None:
     """Set the on-hand quantity of one SKU (the product is created if new).
+
+    The count is logged in `stock history` (source count).
 
     \b
     Example:
       sqsync stock set RED-S 12 --client ACME --warehouse MAIN
+      sqsync stock set RED-S 12 --reason stock-take
     """
     from sqsync.domain.limits import MAX_QUANTITY
     from sqsync.errors import UsageError
@@ -73,8 +107,49 @@ def set_stock(app: App, sku: str, quantity: int, client: str | None, warehouse: 
         client = choose(client, clients, "client")
         warehouse = choose(warehouse, warehouses, "warehouse")
         with store.transaction() as conn:
-            set_on_hand(conn, client, warehouse, sku, quantity)
+            set_on_hand(conn, client, warehouse, sku, quantity, reason=reason)
     click.echo(f"{sku}: on hand {quantity} ({client} @ {warehouse})", err=True)
+
+
+# ignore_unknown_options: click would read a DELTA of -3 as an unknown option -3.
+@stock.command("adjust", context_settings={"ignore_unknown_options": True})
+@click.argument("sku")
+@click.argument("delta", type=_Delta(), metavar="DELTA")
+@click.option("--reason", metavar="TEXT", required=True, help="Why, e.g. goods-in, damaged, found.")
+@_scope_options
+@pass_app
+def adjust_stock(
+    app: App, sku: str, delta: int, reason: str, client: str | None, warehouse: str | None
+) -> None:
+    """Add to or take off the on-hand quantity of one SKU, with a reason.
+
+    DELTA is signed: +24 adds 24, -3 takes 3 off. A SKU never counted counts
+    as 0. Refused, with nothing written, when on hand would go below 0.
+
+    \b
+    Example:
+      sqsync stock adjust RED-S +24 --reason goods-in
+      sqsync stock adjust RED-S -3 --reason damaged --client ACME
+    """
+    from sqsync.errors import UsageError
+    from sqsync.store.owners import choose
+    from sqsync.store.stock import adjust_on_hand
+
+    sku = sku.strip()
+    if not sku:
+        raise UsageError("stock adjust: the SKU is empty")
+    if not reason.strip():
+        raise UsageError(f"stock adjust {sku}: the reason is empty")
+    with app.open_store() as store:
+        clients, warehouses = _scope_choices(app, store)
+        client = choose(client, clients, "client")
+        warehouse = choose(warehouse, warehouses, "warehouse")
+        moved = adjust_on_hand(store, client, warehouse, sku, delta, reason=reason)
+    click.echo(
+        f"{sku}: on hand {moved.before or 0} -> {moved.after} ({moved.delta:+d}, {moved.reason})"
+        f" ({client} @ {warehouse})",
+        err=True,
+    )
 
 
 @stock.command("import")
@@ -137,3 +212,41 @@ def list_stock(app: App, client: str | None, warehouse: str | None, fmt: str) ->
 
     with app.open_store(readonly=True) as store:
         emit_rows(stock_rows(store, client, warehouse), fmt, STOCK_COLUMNS)
+
+
+@stock.command("history")
+@click.argument("sku")
+@click.option("--client", metavar="CODE", help="Only this client's movements.")
+@click.option("--warehouse", metavar="CODE", help="Only this warehouse's movements.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the latest N.")
+@click.option("--newest-first", is_flag=True, help="Newest first (default: oldest first).")
+@output_option()
+@pass_app
+def stock_history(
+    app: App,
+    sku: str,
+    client: str | None,
+    warehouse: str | None,
+    limit: int | None,
+    newest_first: bool,
+    fmt: str,
+) -> None:
+    """List every change of one SKU's on hand: when, source, delta, before, after, reason.
+
+    Sources: count (stock set), import (stock import; reason: feed and line),
+    adjust (stock adjust) and despatch (reason: the order). before is empty
+    when the SKU had not been counted yet.
+
+    \b
+    Example:
+      sqsync stock history RED-S --limit 20
+      sqsync stock history RED-S --client ACME --format csv
+    """
+    from sqsync.store.movements import MOVEMENT_COLUMNS, history
+
+    with app.open_store(readonly=True) as store:
+        rows = history(
+            store, sku.strip(), client=client, warehouse=warehouse,
+            newest_first=newest_first, limit=limit,
+        )  # fmt: skip
+        emit_rows(rows, fmt, MOVEMENT_COLUMNS)

@@ -7,6 +7,7 @@ database.py     Store.open / transaction / migrations; time helpers
 catalog.py      clients, warehouses, channels, products
 owners.py       which client / warehouse a command means (one rule for every command)
 stock.py        on_hand per client + warehouse + SKU; allocated and available
+movements.py    the stock movement log: every change of on_hand, its source and reason
 orders.py       orders and their items (read side: listing and serialising)
 order_writes.py orders and their items (write side: what import-orders stores)
 shipments.py    shipments (read side)

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqsync.store import movements
 from sqsync.store.database import Store, connection_of
 from sqsync.store.shipments import SHIPMENT_COLUMNS, shipment_dict
 
@@ -131,7 +132,9 @@ def mark_despatched(db: Db, order_id: int, despatched_at: str, now: str) -> list
 
     The goods have physically left, so a count that is too low cannot refuse the
     despatch: on_hand stops at 0 and each SKU it could not fully cover is returned
-    (``"RED-S: 2 shipped, 1 on hand"``) for the caller to warn about.
+    (``"RED-S: 2 shipped, 1 on hand"``) for the caller to warn about. Each counted SKU
+    gets a ``despatch`` movement naming the order (and the shortfall, which explains a
+    delta smaller than what shipped); a SKU never counted stays uncounted, so none.
     """
     conn = connection_of(db)
     conn.execute(
@@ -139,7 +142,7 @@ def mark_despatched(db: Db, order_id: int, despatched_at: str, now: str) -> list
         (despatched_at, now, order_id),
     )
     lines = conn.execute(
-        "SELECT i.sku, sum(i.quantity), o.client_id, o.warehouse_id, s.on_hand"
+        "SELECT i.sku, sum(i.quantity), o.client_id, o.warehouse_id, s.on_hand, o.order_number"
         " FROM order_items i JOIN orders o ON o.id = i.order_id"
         " LEFT JOIN stock_levels s ON s.client_id = o.client_id"
         "  AND s.warehouse_id = o.warehouse_id AND s.sku = i.sku"
@@ -147,14 +150,29 @@ def mark_despatched(db: Db, order_id: int, despatched_at: str, now: str) -> list
         (order_id,),
     ).fetchall()
     shortfalls = []
-    for sku, quantity, client_id, warehouse_id, on_hand in lines:
+    for sku, quantity, client_id, warehouse_id, on_hand, order_number in lines:
+        reason = f"order {order_number}"
         if on_hand is None or on_hand < quantity:
-            shortfalls.append(f"{sku}: {quantity} shipped, {on_hand or 0} on hand")
+            shortfall = f"{quantity} shipped, {on_hand or 0} on hand"
+            shortfalls.append(f"{sku}: {shortfall}")
+            reason += f" ({shortfall})"
         if on_hand is not None:
+            after = max(0, on_hand - quantity)
             conn.execute(
                 "UPDATE stock_levels SET on_hand = ?, updated_at = ?"
                 " WHERE client_id = ? AND warehouse_id = ? AND sku = ?",
-                (max(0, on_hand - quantity), now, client_id, warehouse_id, sku),
+                (after, now, client_id, warehouse_id, sku),
+            )
+            movements.record(
+                conn,
+                client_id,
+                warehouse_id,
+                sku,
+                source="despatch",
+                before=on_hand,
+                after=after,
+                reason=reason,
+                at=now,
             )
     return shortfalls
 

@@ -4,20 +4,24 @@
 except orders the warehouse will not ship (fulfilled in Squarespace, refunded);
 ``available = max(0, on_hand - allocated)`` is what may still be sold. Both are computed
 from the orders on read, never stored, so they cannot drift from the orders themselves.
+Every change of on_hand made here (a count, a feed row, an adjust) writes its row in the
+movement log (:mod:`sqsync.store.movements`) in the same transaction.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqsync.domain.limits import MAX_QUANTITY
 from sqsync.domain.orders import WILL_NOT_SHIP
 from sqsync.errors import InputError
-from sqsync.store import catalog
+from sqsync.store import catalog, movements
 from sqsync.store.database import Store, connection_of, now_text
+from sqsync.store.movements import Movement
 from sqsync.store.owners import row_code
 
 Db = Store | sqlite3.Connection
@@ -100,10 +104,22 @@ def counted_skus(db: Db, client: str, warehouse: str) -> set[str]:
     return {row[0] for row in rows}
 
 
-def set_on_hand(db: Db, client: str, warehouse: str, sku: str, on_hand: int) -> None:
+def set_on_hand(
+    db: Db,
+    client: str,
+    warehouse: str,
+    sku: str,
+    on_hand: int,
+    *,
+    source: str = "count",
+    reason: str | None = None,
+) -> Movement:
     """Set the counted stock of ``sku``; the client, warehouse and product are created if new.
 
-    Runs in the caller's transaction when given one, so a whole feed commits together.
+    The count and its movement (``source`` ``count``, or ``import`` for a feed row) commit
+    together, in the caller's transaction when given one, so a whole feed commits
+    together. A count that confirms the number on hand is logged too (delta 0): a stock
+    take is an event worth seeing in the history.
     """
     if not sku or not sku.strip():
         raise InputError("a SKU must not be empty or blank")
@@ -111,16 +127,112 @@ def set_on_hand(db: Db, client: str, warehouse: str, sku: str, on_hand: int) -> 
         raise InputError(f"{sku}: quantity must be a whole number >= 0, got {on_hand!r}")
     if on_hand > MAX_QUANTITY:
         raise InputError(f"{sku}: quantity must be at most {MAX_QUANTITY:,}")
-    conn = connection_of(db)
+    reason = movements.clean_reason(reason)
+    with _atomic(db) as conn:
+        ids = _ensure_ids(conn, client, warehouse, sku)
+        before = _on_hand(conn, ids, sku)
+        return _write(conn, ids, client, warehouse, sku, before, on_hand, source, reason)
+
+
+def adjust_on_hand(
+    db: Db,
+    client: str,
+    warehouse: str,
+    sku: str,
+    delta: int,
+    *,
+    reason: str,
+    source: str = "adjust",
+) -> Movement:
+    """Add ``delta`` (negative: take off) to the on hand of ``sku``, with a reason.
+
+    A SKU never counted counts as 0, so ``+24`` counts it at 24 and ``-1`` is refused.
+    Refused (InputError, nothing written) when on hand would go below 0 or above
+    MAX_QUANTITY, for a delta of 0 (it would log a change that is none) and without a
+    reason. On hand is read and written in one transaction, so two adjusts at once
+    cannot lose one of them.
+    """
+    if not sku or not sku.strip():
+        raise InputError("a SKU must not be empty or blank")
+    if isinstance(delta, bool) or not isinstance(delta, int):
+        raise InputError(f"{sku}: an adjustment must be a whole number, got {delta!r}")
+    if delta == 0:
+        raise InputError(f"{sku}: an adjustment of 0 changes nothing")
+    cleaned = movements.clean_reason(reason)
+    if cleaned is None:
+        raise InputError(f"{sku}: an adjustment needs a reason")
+    with _atomic(db) as conn:
+        ids = _ensure_ids(conn, client, warehouse, sku)
+        before = _on_hand(conn, ids, sku)
+        current = before or 0
+        after = current + delta
+        if not 0 <= after <= MAX_QUANTITY:
+            limit = "below 0" if after < 0 else f"above {MAX_QUANTITY:,}"
+            counted = "" if before is not None else " (never counted)"
+            raise InputError(
+                f"{sku}: on hand is {current}{counted}; adjusting by {delta:+d} would take it "
+                f"{limit}"
+            )
+        return _write(conn, ids, client, warehouse, sku, before, after, source, cleaned)
+
+
+@contextmanager
+def _atomic(db: Db) -> Iterator[sqlite3.Connection]:
+    """One unit for a count and its movement: a Store's own transaction, or a savepoint on
+    a bare connection (inside the caller's transaction, or its own in autocommit)."""
+    if isinstance(db, Store):
+        with db.transaction() as conn:
+            yield conn
+        return
+    db.execute("SAVEPOINT stock_change")
+    try:
+        yield db
+    except BaseException:
+        if db.in_transaction:  # SQLite may have rolled it all back already (a full disk)
+            db.execute("ROLLBACK TO stock_change")
+            db.execute("RELEASE stock_change")
+        raise
+    db.execute("RELEASE stock_change")
+
+
+def _ensure_ids(conn: sqlite3.Connection, client: str, warehouse: str, sku: str) -> tuple[int, int]:
     client_id = catalog.ensure_client(conn, client)
     warehouse_id = catalog.ensure_warehouse(conn, warehouse)
     catalog.ensure_product(conn, client_id, sku)
+    return client_id, warehouse_id
+
+
+def _on_hand(conn: sqlite3.Connection, ids: tuple[int, int], sku: str) -> int | None:
+    """The counted on hand, or None when the SKU was never counted."""
+    row = conn.execute(
+        "SELECT on_hand FROM stock_levels WHERE client_id = ? AND warehouse_id = ? AND sku = ?",
+        (*ids, sku),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _write(
+    conn: sqlite3.Connection,
+    ids: tuple[int, int],
+    client: str,
+    warehouse: str,
+    sku: str,
+    before: int | None,
+    after: int,
+    source: str,
+    reason: str | None,
+) -> Movement:
+    now = now_text()
     conn.execute(
         "INSERT INTO stock_levels (client_id, warehouse_id, sku, on_hand, updated_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, warehouse_id, sku)"
         " DO UPDATE SET on_hand = excluded.on_hand, updated_at = excluded.updated_at",
-        (client_id, warehouse_id, sku, on_hand, now_text()),
+        (*ids, sku, after, now),
     )
+    movements.record(
+        conn, *ids, sku, source=source, before=before, after=after, reason=reason, at=now
+    )
+    return Movement(sku, client, warehouse, source, before, after, reason)
 
 
 @dataclass(frozen=True)
@@ -150,7 +262,7 @@ def import_levels(
     so a bad row on line 900 leaves the store exactly as it was. Errors name ``source`` and
     the line.
     """
-    resolved: list[tuple[str, str, str, int]] = []
+    resolved: list[tuple[int, str, str, str, int]] = []
     seen: dict[tuple[str, str, str], int] = {}
     for update in updates:
         where = f"{source} line {update.line}"
@@ -163,8 +275,9 @@ def import_levels(
                 f"{seen[key]}"
             )
         seen[key] = update.line
-        resolved.append((client, warehouse, update.sku, update.quantity))
+        resolved.append((update.line, client, warehouse, update.sku, update.quantity))
     with store.transaction() as conn:
-        for client, warehouse, sku, quantity in resolved:
-            set_on_hand(conn, client, warehouse, sku, quantity)
+        for line, client, warehouse, sku, quantity in resolved:
+            reason = movements.feed_reason(source, line)
+            set_on_hand(conn, client, warehouse, sku, quantity, source="import", reason=reason)
     return len(resolved)
