@@ -111,6 +111,7 @@ def test_status_command_table_and_json(tmp_path):
     assert sorted(status) == [
         "active",
         "connection",
+        "duplicate_skus",
         "failed_shipments",
         "jobs",
         "last_error",
@@ -118,6 +119,7 @@ def test_status_command_table_and_json(tmp_path):
         "orders",
         "stock_sync",
         "uncounted_skus",
+        "unmatched_variants",
         "unpushed_shipments",
         "unreadable_orders",
     ]

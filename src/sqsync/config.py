@@ -42,6 +42,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from sqsync.domain.limits import MAX_QUANTITY
+from sqsync.domain.stock_rules import RULE_FIELDS, StockRule
 from sqsync.errors import ConfigError
 
 log = logging.getLogger("sqsync.config")
@@ -128,6 +130,8 @@ Minutes = Annotated[int, BeforeValidator(_minutes)]
 UtcTime = Annotated[datetime, BeforeValidator(_aware_utc)]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 Text = Annotated[str, Field(min_length=1)]
+# A stock figure: a whole number of units, 0 to the most one stock line may hold.
+Units = Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
 
 
 class _Strict(BaseModel):
@@ -139,6 +143,51 @@ class StoreSettings(_Strict):
     """``[store]``: where the SQLite file lives."""
 
     path: Text = "sqsync.db"
+
+
+def _zero_below_within_cap(
+    zero_below: int, cap: int | None, sku: str | None = None, own: frozenset[str] = frozenset()
+) -> None:
+    """Refuse zero_below > cap: the shop could then only ever show 0 or the cap, which is
+    almost surely two values swapped, not a policy anyone means. For the override of
+    ``sku``, ``own`` names the fields it sets, so the message says which value is inherited."""
+    if cap is None or zero_below <= cap:
+        return
+    outcome = f"so the shop could only ever show 0 or {cap}"
+    if sku is None:
+        raise _fail(
+            "stock_rules",
+            f"stock_zero_below: {zero_below} is above stock_cap ({cap}), {outcome}; make it at "
+            "most stock_cap (are the two swapped?)",
+        )
+
+    def value(name: str, connection_key: str, number: int) -> str:
+        return f"{name} {number}" + ("" if name in own else f" (the connection's {connection_key})")
+
+    raise _fail(
+        "stock_rules",
+        f"stock_rules.{sku}: {value('zero_below', 'stock_zero_below', zero_below)} is above "
+        f"{value('cap', 'stock_cap', cap)}, {outcome}; make zero_below at most the cap",
+    )
+
+
+class SkuRule(_Strict):
+    """One ``[connections.stock_rules."SKU"]`` table: what differs for that warehouse SKU
+    from the connection's stock_buffer, stock_cap and stock_zero_below."""
+
+    buffer: Units | None = None
+    cap: Units | None = None
+    zero_below: Units | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SkuRule:
+        if all(getattr(self, name) is None for name in RULE_FIELDS):
+            raise _fail(
+                "stock_rules",
+                "an override must set at least one of buffer, cap or zero_below "
+                "(remove the table to use the connection's settings)",
+            )
+        return self
 
 
 class Connection(_Strict):
@@ -159,7 +208,13 @@ class Connection(_Strict):
     order_prefix: str = ""
     stock_sync: bool = False
     stock_sync_frequency: Minutes = 60
-    stock_buffer: Annotated[int, Field(ge=0)] = 0
+    stock_buffer: Units = 0
+    # A cap of 0 is allowed: it means "advertise none" (e.g. stock kept for wholesale),
+    # which is as deliberate a setting as any other number.
+    stock_cap: Units | None = None
+    stock_zero_below: Units = 0
+    # Keyed by WAREHOUSE SKU (what sku_aliases maps to), not the Squarespace SKU.
+    stock_rules: dict[Text, SkuRule] = Field(default_factory=dict)
     notify_customer: bool = True
     payment_states: list[str] = Field(default_factory=lambda: list(DEFAULT_PAYMENT_STATES))
     import_test_orders: bool = False
@@ -202,6 +257,28 @@ class Connection(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _check_stock_rules(self) -> Connection:
+        _zero_below_within_cap(self.stock_zero_below, self.stock_cap)
+        aliased = set(self.sku_aliases) - set(self.sku_aliases.values())
+        for sku in self.stock_rules:
+            if sku in aliased:
+                # A Squarespace SKU here would never match: the planner looks up warehouse SKUs.
+                raise _fail(
+                    "stock_rules",
+                    f"stock_rules.{sku}: keys are warehouse SKUs, and {sku!r} is a Squarespace "
+                    f"SKU that sku_aliases maps to {self.sku_aliases[sku]!r}; key the override "
+                    f'"{self.sku_aliases[sku]}" instead',
+                )
+            given = self._overridden(sku)
+            _zero_below_within_cap(
+                given.get("zero_below", self.stock_zero_below),
+                given.get("cap", self.stock_cap),
+                sku,
+                frozenset(given),
+            )
+        return self
+
+    @model_validator(mode="after")
     def _one_key_source(self) -> Connection:
         values = (self.inline_key, self.api_key_env, self.api_key_file)
         given = [key for key, value in zip(_KEY_SOURCES, values, strict=True) if value is not None]
@@ -224,6 +301,24 @@ class Connection(_Strict):
         """The active connections selling this one's stock (same client and warehouse),
         itself included: a sale in any of them lowers what every one may advertise."""
         return self._stock_pool or (self.name,)
+
+    def stock_rule(self, sku: str) -> StockRule:
+        """The stock feed rule for warehouse SKU ``sku``: its ``stock_rules`` override where
+        it sets a field, else the connection's stock_buffer, stock_cap and stock_zero_below."""
+        given = self._overridden(sku)
+        return StockRule(
+            buffer=given.get("buffer", self.stock_buffer),
+            cap=given.get("cap", self.stock_cap),
+            zero_below=given.get("zero_below", self.stock_zero_below),
+            overridden=frozenset(given),
+        )
+
+    def _overridden(self, sku: str) -> dict[str, int]:
+        """The fields the override of ``sku`` sets (none when it has no override)."""
+        override = self.stock_rules.get(sku)
+        if override is None:
+            return {}
+        return {n: v for n in RULE_FIELDS if (v := getattr(override, n)) is not None}
 
     @property
     def label(self) -> str:

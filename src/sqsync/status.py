@@ -68,12 +68,23 @@ def connection_status(
         "unpushed_shipments": shipments["unpushed"],
         "failed_shipments": shipments["failed"],
         "unreadable_orders": unreadable_orders(store, connection.name),
-        "uncounted_skus": json.loads(
-            get_state(store, connection.name, "sync_stock.uncounted") or "[]"
-        ),
+        "uncounted_skus": _state(store, connection.name, "sync_stock.uncounted", []),
+        "unmatched_variants": [
+            {"variant_id": variant_id, "sku": sku}
+            for variant_id, sku in _state(
+                store, connection.name, "sync_stock.unmatched", {}
+            ).items()
+        ],
+        "duplicate_skus": _state(store, connection.name, "sync_stock.duplicates", {}),
         "last_error": last_error(store, connection.name),
         "locked_by": lock.describe() if lock is not None and working else None,
     }
+
+
+def _state(store: Store, connection: str, key: str, default: Any) -> Any:
+    """What the last stock sync left in the store under ``key`` (JSON)."""
+    saved = get_state(store, connection, key)
+    return json.loads(saved) if saved is not None else default
 
 
 def status_report(
@@ -108,6 +119,22 @@ def table_rows(report: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _drift_lines(status: dict[str, Any], limit: int = 10) -> list[str]:
+    """Variants the stock sync leaves alone, at most ``limit`` lines (--json has all)."""
+    lines = [
+        f"  variant {v['variant_id']} left alone: "
+        + ("it has no SKU" if v["sku"] is None else f"SKU {v['sku']} unknown to the warehouse")
+        for v in status["unmatched_variants"]
+    ]
+    lines += [
+        f"  SKU {sku} is on {len(ids)} variants: {', '.join(ids)}"
+        for sku, ids in status["duplicate_skus"].items()
+    ]
+    if len(lines) > limit:
+        lines[limit:] = [f"  and {len(lines) - limit} more (`sqsync status --json` lists all)"]
+    return lines
+
+
 def summary_lines(report: Sequence[dict[str, Any]]) -> list[str]:
     """Per connection: what waits in the warehouse and the last error, for people."""
     lines = []
@@ -123,6 +150,7 @@ def summary_lines(report: Sequence[dict[str, Any]]) -> list[str]:
         if status["uncounted_skus"]:
             skus = ", ".join(status["uncounted_skus"])
             lines.append(f"  never counted, so not synced (`sqsync stock set SKU N`): {skus}")
+        lines.extend(_drift_lines(status))
         for order in status["unreadable_orders"]:
             lines.append(
                 f"  order {order['squarespace_id']} could not be read since "

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqsync.cli._root import App, cli, emit_rows, job_options, pass_app, run_job_command
 
-PLANNED_COLUMNS = ["connection", "sku", "variant", "from", "to"]
+PLANNED_COLUMNS = ["connection", "sku", "variant", "from", "to", "rule"]
 
 
 def _print_planned(connection: str, rows: list[dict[str, Any]]) -> None:

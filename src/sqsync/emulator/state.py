@@ -177,6 +177,9 @@ class EmulatorState:
         # Called with the Idempotency-Key while an adjustment is claimed but not yet applied:
         # lets a test hold a request "in flight" without sleeping.
         self.during_adjustment: Callable[[str], None] | None = None
+        # Variants whose adjustments answer 500: a server failing on one item, for
+        # rehearsing a batch that keeps failing while the others go through.
+        self.failing_variants: set[str] = set()
         self._bulk_load(list(orders), list(inventory))
 
     # ----------------------------------------------------------------- construction
@@ -411,6 +414,18 @@ class EmulatorState:
             item["quantity"] = qty
             item["isUnlimited"] = unlimited
 
+    def rename_variant(self, variant_id: str, sku: str | None) -> None:
+        """The merchant changes a variant's SKU in Squarespace."""
+        with self._lock:
+            self._item(variant_id)["sku"] = sku
+
+    def remove_variant(self, variant_id: str) -> None:
+        """The merchant deletes a variant: reads and adjustments naming it are refused."""
+        with self._lock:
+            self._item(variant_id)
+            del self._shop.inventory[variant_id]
+            self._shop.variant_index.remove(variant_id)
+
     def sell(self, variant_id: str, qty: int) -> None:
         """A customer buys ``qty``: tracked stock goes down, unlimited stock is untouched."""
         with self._lock:
@@ -509,6 +524,9 @@ class EmulatorState:
         ``body`` is the canonical JSON of the request, compared on reuse of the key.
         """
         with self._lock:
+            failing = sorted(self.failing_variants.intersection(adjustment.variant_ids()))
+            if failing:
+                raise ApiError(500, f"Internal error on variant {failing[0]}.")
             claim = self._claims.get(key)
             if claim is not None:
                 if not claim.done:

@@ -3,8 +3,10 @@ that get it there.
 
 Pure functions over plain data (no I/O, no clock), so the rules can be tested exhaustively:
 
-- ``target = max(0, on_hand - allocated - stock_buffer)`` for the variant's warehouse SKU
-  (its Squarespace SKU mapped through ``sku_aliases``);
+- ``target = max(0, on_hand - allocated - buffer)`` for the variant's warehouse SKU (its
+  Squarespace SKU mapped through ``sku_aliases``); then, by that SKU's
+  :class:`~sqsync.domain.stock_rules.StockRule`, 0 when that is below ``zero_below``, and
+  never more than ``cap``. Each change names the rule that shaped its target;
 - unlimited variants are never touched; variants without a SKU, or with one the warehouse
   does not know, are never touched (``unmatched``);
 - a warehouse SKU advertised by several tracked variants gives each the full target, and
@@ -17,11 +19,12 @@ Pure functions over plain data (no I/O, no clock), so the rules can be tested ex
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqsync.domain.skus import channel_sku, warehouse_sku
+from sqsync.domain.stock_rules import StockRule
 
 MAX_OPERATIONS = 50
 
@@ -46,6 +49,33 @@ def available(on_hand: int, allocated: int, buffer: int = 0) -> int:
     return max(0, on_hand - allocated - buffer)
 
 
+def shape(on_hand: int, allocated: int, rule: StockRule) -> tuple[int, str]:
+    """The figure to advertise under ``rule``, and the rules that shaped it.
+
+    The text names only the steps that changed the figure, in the order applied (e.g.
+    "buffer 2, zero below 5"), or "available" when none did; a step a per-SKU override
+    supplied says "(SKU override)".
+    """
+
+    def named(label: str, name: str, value: int) -> str:
+        return f"{label} {value}" + (" (SKU override)" if name in rule.overridden else "")
+
+    steps: list[str] = []
+    figure = available(on_hand, allocated)
+    if rule.buffer and figure:
+        figure = available(on_hand, allocated, rule.buffer)
+        steps.append(named("buffer", "buffer", rule.buffer))
+    if 0 < figure < rule.zero_below:
+        figure = 0
+        steps.append(named("zero below", "zero_below", rule.zero_below))
+    if rule.cap is not None and figure > rule.cap:
+        figure = rule.cap
+        # A cap alone decides: the figure was above it and would be with or without the
+        # buffer (zero_below <= cap, so nothing was zeroed); naming the buffer would mislead.
+        steps = [named("cap", "cap", rule.cap)]
+    return figure, ", ".join(steps) or "available"
+
+
 @dataclass(frozen=True)
 class Change:
     """One variant that must move from ``current`` (as read) to ``target``."""
@@ -54,6 +84,9 @@ class Change:
     sku: str  # the warehouse SKU (after aliases)
     current: int
     target: int
+    # Why the target is what it is, for the dry run. Not part of a change's identity: two
+    # changes sending the same operation are equal whatever the explanation.
+    rule: str = field(default="available", compare=False)
 
     @property
     def delta(self) -> int:
@@ -65,6 +98,7 @@ class Change:
             "variant_id": self.variant_id,
             "from": self.current,
             "to": self.target,
+            "rule": self.rule,
         }
 
 
@@ -149,6 +183,7 @@ def plan_stock(
     aliases: Mapping[str, str] | None = None,
     buffer: int = 0,
     counted: Collection[str] | None = None,
+    rules: Callable[[str], StockRule] | None = None,
 ) -> StockPlan:
     """Decide the target of every variant in ``items`` (the store's inventory as read).
 
@@ -158,9 +193,17 @@ def plan_stock(
     is unknown, not 0: its variants are left alone (``uncounted``). If a variant id appears
     twice (a listing that shifted under its cursor), the later reading wins, so each
     variant is planned at most once.
+
+    ``rules`` gives the :class:`StockRule` of a warehouse SKU (``Connection.stock_rule``);
+    without it every SKU has the plain rule ``StockRule(buffer=buffer)``.
     """
     if buffer < 0:
         raise ValueError("stock_buffer cannot be negative")
+    if rules is not None and buffer:
+        # Two sources for one buffer: refuse rather than silently pick one.
+        raise ValueError("give buffer= or rules=, not both (a rule carries its own buffer)")
+    plain = StockRule(buffer=buffer)
+    rule_of = rules or (lambda _sku: plain)
     aliases = aliases or {}
     latest: dict[str, InventoryLike] = {}
     for item in items:
@@ -181,7 +224,8 @@ def plan_stock(
             continue
         advertisers.setdefault(sku, []).append(item.variant_id)
         on_hand, allocated = levels[sku]
-        change = Change(item.variant_id, sku, item.quantity, available(on_hand, allocated, buffer))
+        target, why = shape(on_hand, allocated, rule_of(sku))
+        change = Change(item.variant_id, sku, item.quantity, target, why)
         if change.delta:
             plan.changes.append(change)
         else:

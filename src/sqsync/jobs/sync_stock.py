@@ -1,41 +1,66 @@
 """sync-stock: make a Squarespace store advertise what the warehouse can really ship.
 
-One run for one connection:
+One run for one connection, under its lock:
 
-0. Refuse while the connection's latest import-orders has failed (or was killed): sales
-   it missed allocate nothing yet, so the targets would advertise stock already sold.
+0. Wait while any connection selling this stock (:attr:`Connection.stock_pool`) has a
+   failed, killed or no import-orders: sales it missed allocate nothing yet, so the targets
+   would advertise stock already sold.
 1. Recover: prune old finished journal rows, then resend every batch an earlier run left
-   pending (same Idempotency-Key, same body), so anything left in flight by a crash is
-   applied exactly once *before* the stock is read. A batch older than the key's life is
-   abandoned instead (resending it could apply it twice); step 2 corrects the stock anyway.
-2. Read the warehouse availability (one query) and the whole Squarespace inventory, and
-   plan the changes (:mod:`sqsync.jobs.stock_plan`).
-3. For each batch: journal it with a new key (committed), send it, mark it applied on 204.
-   A 409 a re-read can fix marks it superseded; those variants are re-read by id, the
-   batch recomputed and sent once more under a new journalled key. A batch refused for
-   good (here or when resent in step 1) is marked failed and makes the job not ok (exit
-   1), the run going on with the other batches. Any other error leaves the batch pending
-   for the next run's step 1 and fails the job with the error's one line.
+   pending, under its own Idempotency-Key and body, *before* the stock is read. A 204
+   settles it. A 409 CONCURRENT_MODIFICATION means that key may still be being applied:
+   the batch stays pending and its variants are left out of this run, since planning them
+   under a new key would apply the change twice once the first attempt lands. Any other
+   answer (a 4xx, a 5xx) means nothing was applied: the batch is superseded and step 2's
+   fresh read plans its variants again. A batch older than the key's life is abandoned.
+2. Read the whole Squarespace inventory, *then* bring the connection's orders up to date
+   with an import window that ends after that read, then read the warehouse availability
+   and plan (:mod:`sqsync.jobs.stock_plan`). A sale before the read is both in the
+   quantity read and allocated; one after it is allocated, and the relative operation
+   keeps Squarespace's own deduction: under-advertised until the next sync, never oversold.
+3. Deliver the batches from a queue: journal (committed) with a new key, send, settle.
+   - 204: applied.
+   - 409 CONCURRENT_MODIFICATION (after the client's same-key retries): left pending, as
+     in step 1; the job is not ok until a later run gets Squarespace's final answer.
+   - 409 INSUFFICIENT_STOCK / STOCK_NOT_TRACKED (a sale moved the stock): superseded; its
+     variants re-read by id, recomputed and sent once more under a new key.
+   - any other 4xx or 5xx on a batch of several: superseded and split in two halves, each
+     re-read and recomputed, queued behind the other batches; so a variant deleted since
+     the read (a 404 on re-read) is dropped, and one item the server keeps failing on ends
+     as one failed operation while the other 49 go through.
+   - the same on a single variant: failed (counted, job not ok); the next run re-plans it.
+   - 401, 402, 403: the batch is dropped (failed) and the job stops: every other request
+     would be refused too, and resending stale deltas hours later would be wrong.
+   - no answer at all (network, 429): left pending for the next run's step 1; job stops.
+   Squarespace failing (5xx) on ``MAX_SERVER_FAILURES`` sends in a row stops the job.
+
+Drift (a variant whose SKU the warehouse does not know, say renamed in Squarespace; a
+SKU on several variants; a SKU never counted) is a WARNING the first time it is seen,
+shown under ``--quiet``, then kept in the store for ``status`` and not repeated.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqsync.clock import utcnow
 from sqsync.jobs import JobResult, no_guard
-from sqsync.jobs.stock_plan import StockPlan, make_batches, plan_stock
+from sqsync.jobs.stock_plan import Batch, StockPlan, make_batches, plan_stock
 from sqsync.progress import Sink, no_progress
 from sqsync.squarespace.errors import (
+    AuthenticationError,
     ConflictError,
     InvalidRequestError,
     NotFoundError,
+    PermissionDeniedError,
+    ServerError,
     SquarespaceError,
+    WebsiteExpiredError,
 )
 from sqsync.squarespace.models import InventoryItem, StockOperation
 from sqsync.store import adjustments, runlog
@@ -57,9 +82,15 @@ PRUNE_AFTER = timedelta(days=7)
 # than half that is not resent, since a forgotten key would apply it a second time.
 KEY_LIFETIME = timedelta(hours=24)
 # 409s that mean "the stock moved under you": a re-read and a recomputed batch fix them.
-REREAD_SUBTYPES = frozenset({"INSUFFICIENT_STOCK", "CONCURRENT_MODIFICATION", "STOCK_NOT_TRACKED"})
-# Answers that mean the batch was refused and nothing was applied: resending cannot help.
-REFUSED = (ConflictError, InvalidRequestError, NotFoundError)
+REREAD_SUBTYPES = frozenset({"INSUFFICIENT_STOCK", "STOCK_NOT_TRACKED"})
+# Final answers saying the batch was not applied: the next move is ours (re-read, split).
+ANSWERED = (InvalidRequestError, NotFoundError, ConflictError, ServerError)
+# The key or the site is refused: every other batch would be too.
+DROPPED = (AuthenticationError, PermissionDeniedError, WebsiteExpiredError)
+# Sends answered 5xx in a row after which Squarespace, not one batch, is taken to be down.
+MAX_SERVER_FAILURES = 3
+# New drift lines printed per run; the rest are summed up in one line (status lists all).
+MAX_NEWS_LINES = 20
 
 PlannedSink = Callable[[str, list[dict[str, Any]]], None]
 COUNTS = (
@@ -69,10 +100,14 @@ COUNTS = (
     "unmatched",
     "duplicate_sku",
     "uncounted",
+    "deleted",
+    "in_flight",
     "failed",
     "resent",
 )
 UNCOUNTED_KEY = "sync_stock.uncounted"
+UNMATCHED_KEY = "sync_stock.unmatched"
+DUPLICATES_KEY = "sync_stock.duplicates"
 
 
 def sync_stock(
@@ -88,57 +123,72 @@ def sync_stock(
 ) -> JobResult:
     """Sync one connection's Squarespace inventory to the warehouse's availability.
 
-    With ``dry_run`` nothing is sent or journalled; the planned changes are in
-    ``details["planned"]`` and, when given, passed to ``on_planned(connection, rows)``.
+    With ``dry_run`` nothing is sent, journalled or imported (the plan uses the orders
+    already in the store); the planned changes are in ``details["planned"]`` and, when
+    given, passed to ``on_planned(connection, rows)``.
     """
     result = JobResult(connection.name, JOB, dry_run=dry_run)
     for name in COUNTS:
         result.counts[name] = 0
-    waiting_for, last_import = connection.name, None
-    for name in connection.stock_pool:
-        # Stock is the client's pool: a sale another shop's failed import missed is as
-        # unallocated as one of our own.
-        waiting_for = name
-        last_import = runlog.last_attempts(store, name).get("import-orders")
-        if last_import is None or last_import.failed:
-            break
-    if (last_import is None or last_import.failed) and not dry_run:
-        # Stock is advertised as on hand less what open orders allocate; orders the failed
-        # import did not bring in allocate nothing yet, so pushing stock now would
-        # advertise units customers have already bought (oversell).
-        result.ok = False
-        whose = "" if waiting_for == connection.name else f" of connection {waiting_for}"
-        result.error = (
-            f"not run: the last import-orders{whose} failed, and stock is not pushed without "
-            "the allocations of the orders it would have brought in"
-            if last_import is not None
-            else f"not run yet: no import-orders{whose} has succeeded, so open orders "
-            "allocate nothing and stock would advertise units already sold; run "
-            "import-orders first"
-        )
+    waiting = None if dry_run else _waiting_for(store, connection)
+    if waiting is not None:
+        result.ok, result.error = False, waiting
         return result
     run = _Run(client, store, connection, clock, result, guard, progress)
     try:
         if not dry_run:
             run.recover()
         plan = run.plan()
+        if plan is None:
+            return result
         if dry_run:
             rows = [change.row() for change in plan.changes]
             result.details["planned"] = rows
             if on_planned is not None and rows:
                 on_planned(connection.name, rows)
             return result
-        for batch in plan.batches():
-            guard()
-            entry = adjustments.record(
-                store, connection.name, batch.increments, batch.decrements, now=clock()
-            )
-            run.deliver(entry)
+        run.deliver(plan.batches())
     except SquarespaceError as error:
         # Keep what this run did (counts) next to the error that stopped it.
         result.ok, result.error, result.context_id = False, str(error), error.context_id
     run.finish()
     return result
+
+
+def _waiting_for(store: Store, connection: Connection) -> str | None:
+    """Why the sync must wait for an import (None: it need not).
+
+    Stock is the client's pool: a sale another shop's failed import missed is as
+    unallocated as one of our own, and pushing stock now would advertise units customers
+    have already bought (oversell).
+    """
+    for name in connection.stock_pool:
+        last = runlog.last_attempts(store, name).get("import-orders")
+        if last is not None and not last.failed:
+            continue
+        whose = "" if name == connection.name else f" of connection {name}"
+        if last is None:
+            return (
+                f"not run yet: no import-orders{whose} has succeeded, so open orders "
+                "allocate nothing and stock would advertise units already sold; run "
+                "import-orders first"
+            )
+        return (
+            f"not run: the last import-orders{whose} failed, and stock is not pushed without "
+            "the allocations of the orders it would have brought in"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One delivery step: a planned batch to send as it is, or variants to re-read and
+    recompute first (after a refusal), standing in for journal row ``replaces``."""
+
+    batch: Batch | None = None
+    ids: tuple[str, ...] = ()
+    replaces: int | None = None
+    rereads: int = 1
 
 
 @dataclass
@@ -153,6 +203,9 @@ class _Run:
     levels: dict[str, tuple[int, int]] | None = None
     counted: set[str] | None = None
     first_refusal: str | None = None
+    # Variants of batches Squarespace may still be applying: not planned again this run.
+    in_flight: set[str] = field(default_factory=set)
+    server_failures: int = 0
 
     @property
     def name(self) -> str:
@@ -179,84 +232,117 @@ class _Run:
                 self._mark(entry, "abandoned", "not resent: older than the key's lifetime")
                 continue
             self.guard()
-            try:
-                self._send(entry)
-            except REFUSED as error:
-                # Nothing was applied; the fresh read below plans what is still needed. A
-                # 409 a re-read fixes is superseded by that plan; any other refusal is
-                # failed and makes the job not ok (the connection is not wedged: a failed
-                # batch is never resent).
-                if _rereadable(error):
-                    log.info("%s: earlier stock batch %s refused: %s", self.name, entry.id, error)
-                    self._mark(entry, "superseded", str(error))
-                else:
-                    self._refused(entry, error)
-                continue
-            self._mark(entry, "applied")
-            self.result.count("resent")
-            log.info("%s: resent stock batch %s from an earlier run", self.name, entry.id)
+            error = self._send(entry)
+            if error is None:
+                self._mark(entry, "applied")
+                self.result.count("resent")
+                log.info("%s: resent stock batch %s from an earlier run", self.name, entry.id)
+            elif _in_flight(error):
+                self._wait_for(entry)
+            else:
+                # Nothing was applied; the fresh read below plans what is still needed.
+                log.info("%s: earlier stock batch %s refused: %s", self.name, entry.id, error)
+                self._mark(entry, "superseded", str(error))
 
     # -- step 2 ------------------------------------------------------------------------
 
-    def plan(self) -> StockPlan:
-        c = self.connection
-        self.levels = availability(self.store, c.client, c.warehouse)
-        self.counted = counted_skus(self.store, c.client, c.warehouse)
+    def plan(self) -> StockPlan | None:
+        """Read the inventory, import the orders up to after it, plan (None: stopped)."""
         items: list[InventoryItem] = []
         for page in self.client.iter_inventory_pages():
-            items.extend(page.items)
+            items.extend(item for item in page.items if item.variant_id not in self.in_flight)
             for bad in page.invalid:
                 log.warning(
                     "%s: inventory item %s left alone: %s", self.name, bad.id or "?", bad.error
                 )
             self.progress(self.name, "variants", len(items))
+        if not self.result.dry_run and not self._import_orders():
+            return None
+        c = self.connection
+        self.levels = availability(self.store, c.client, c.warehouse)
+        self.counted = counted_skus(self.store, c.client, c.warehouse)
         plan = self._plan(items)
         counts = plan.counts()
         if not self.result.dry_run:
             del counts["adjusted"]  # counted as batches are applied
         self.result.counts.update(counts)
-        for unmatched in plan.unmatched:
-            why = "has no SKU" if unmatched.sku is None else "has a SKU the warehouse does not know"
-            log.info(
-                "%s: variant %s (SKU %s) left alone: it %s",
-                self.name,
-                unmatched.variant_id,
-                unmatched.sku or "-",
-                why,
-            )
-        for sku, variant_ids in plan.duplicates.items():
-            log.warning(
-                "%s: SKU %s is on %d variants (%s); each advertises the full available quantity",
-                self.name,
-                sku,
-                len(variant_ids),
-                ", ".join(variant_ids),
-            )
-        self._report_uncounted(plan)
-        self.result.details["unmatched_variants"] = [u.row() for u in plan.unmatched]
-        self.result.details["duplicate_skus"] = plan.duplicates
+        self._report_drift(plan)
         return plan
 
-    def _report_uncounted(self, plan: StockPlan) -> None:
-        """A SKU on sale and on open orders but never counted is left alone. It is news
-        once (a WARNING, shown under --quiet too), then listed in status, not repeated."""
+    def _import_orders(self) -> bool:
+        """Bring the orders up to date after the inventory read; False when that failed."""
+        from sqsync.jobs.import_orders import import_orders
+
+        imported = import_orders(
+            self.client,
+            self.store,
+            self.connection,
+            clock=self.clock,
+            guard=self.guard,
+            progress=self.progress,
+        )
+        self.result.details["orders_imported"] = imported.counts.get("imported", 0)
+        if imported.ok:
+            return True
+        self.result.ok = False
+        self.result.context_id = imported.context_id
+        self.result.error = (
+            "not run: the orders could not be brought up to date after the inventory read "
+            f"({imported.error or 'some orders were not imported'}), and stock is not "
+            "pushed without their allocations"
+        )
+        return False
+
+    def _report_drift(self, plan: StockPlan) -> None:
+        """Variants left alone are news once (a WARNING, shown under --quiet), then kept for
+        status and not repeated, so cron mails only what changed."""
+        unmatched = {u.variant_id: u.sku for u in plan.unmatched}
+        self.result.details["unmatched_variants"] = [u.row() for u in plan.unmatched]
+        self.result.details["duplicate_skus"] = plan.duplicates
         self.result.details["uncounted_skus"] = sorted(plan.uncounted)
-        before = set(json.loads(get_state(self.store, self.name, UNCOUNTED_KEY) or "[]"))
-        for sku in sorted(set(plan.uncounted) - before):
-            log.warning(
-                "%s: SKU %s was never counted in %s/%s, so its %d variant(s) are left "
-                "alone; `sqsync stock set %s N` (0 if you have none) makes it synced",
-                self.name,
-                sku,
-                self.connection.client,
-                self.connection.warehouse,
-                len(plan.uncounted[sku]),
-                sku,
+        news: list[str] = []
+        seen = self._seen(UNMATCHED_KEY, unmatched)
+        for variant_id, sku in unmatched.items():
+            if variant_id in seen and seen[variant_id] == sku:
+                continue
+            news.append(
+                f"variant {variant_id} has no SKU, so it is left alone"
+                if sku is None
+                else f"variant {variant_id} has SKU {sku}, which {self.connection.client}/"
+                f"{self.connection.warehouse} does not know (renamed in Squarespace? add "
+                "it to sku_aliases), so it is left alone"
             )
-        now = sorted(plan.uncounted)
-        if not self.result.dry_run and now != sorted(before):
+        seen_duplicates = self._seen(DUPLICATES_KEY, plan.duplicates)
+        for sku, ids in plan.duplicates.items():
+            if seen_duplicates.get(sku) != ids:
+                news.append(
+                    f"SKU {sku} is on {len(ids)} variants ({', '.join(ids)}); each "
+                    "advertises the full available quantity"
+                )
+        seen_uncounted = self._seen(UNCOUNTED_KEY, sorted(plan.uncounted))
+        for sku in sorted(set(plan.uncounted) - set(seen_uncounted)):
+            news.append(
+                f"SKU {sku} was never counted in {self.connection.client}/"
+                f"{self.connection.warehouse}, so its {len(plan.uncounted[sku])} variant(s) "
+                f"are left alone; `sqsync stock set {sku} N` (0 if you have none) makes it "
+                "synced"
+            )
+        for line in news[:MAX_NEWS_LINES]:
+            log.warning("%s: %s", self.name, line)
+        if len(news) > MAX_NEWS_LINES:
+            log.warning(
+                "%s: and %d more variants or SKUs left alone; `sqsync status` lists them all",
+                self.name,
+                len(news) - MAX_NEWS_LINES,
+            )
+
+    def _seen(self, key: str, now: Any) -> Any:
+        """What ``key`` held (as JSON) before this run; saves ``now`` in its place."""
+        before = json.loads(get_state(self.store, self.name, key) or "null")
+        if not self.result.dry_run and before != now:
             with self.store.transaction() as conn:
-                set_state(conn, self.name, UNCOUNTED_KEY, json.dumps(now))
+                set_state(conn, self.name, key, json.dumps(now))
+        return before if before is not None else type(now)()
 
     def _plan(self, items: list[InventoryItem]) -> StockPlan:
         assert self.levels is not None
@@ -264,57 +350,130 @@ class _Run:
             items,
             self.levels,
             aliases=self.connection.sku_aliases,
-            buffer=self.connection.stock_buffer,
+            rules=self.connection.stock_rule,
             counted=self.counted,
         )
 
     # -- step 3 ------------------------------------------------------------------------
 
-    def deliver(self, entry: JournalEntry) -> None:
-        """Send a journalled batch; on a fixable 409, re-read, recompute and send once more."""
-        try:
-            self._send(entry)
-        except REFUSED as error:
-            if not _rereadable(error):
-                self._refused(entry, error)
-                return
-            self._mark(entry, "superseded", str(error))
-            log.info("%s: stock batch %s refused (%s); re-reading", self.name, entry.id, error)
-            retry = self._recompute(entry)
-            if retry is None:
-                return
-            try:
-                self._send(retry)
-            except REFUSED as again:
-                self._refused(retry, again)
-                return
-            entry = retry
-        self._mark(entry, "applied")
-        self.result.count("adjusted", entry.operations)
+    def deliver(self, batches: Iterable[Batch]) -> None:
+        """Send every batch; a refused one is re-read or split and queued behind the rest."""
+        queue = deque(_Work(batch=batch) for batch in batches)
+        while queue:
+            self.guard()
+            queue.extend(self._step(queue.popleft()))
 
-    def _recompute(self, entry: JournalEntry) -> JournalEntry | None:
-        """The batch recomputed from a fresh read of its variants, journalled (or None)."""
-        ids = [vid for vid, _ in entry.increments + entry.decrements]
-        plan = self._plan(self.client.get_inventory(ids))
-        self.result.count("unchanged", plan.unchanged)
-        batches = make_batches(plan.changes)
-        if not batches:
-            return None
-        (batch,) = batches  # a subset of one batch fits in one batch
-        return adjustments.record(
+    def _step(self, work: _Work) -> list[_Work]:
+        """Journal, send and settle one batch; return the work its refusal leaves."""
+        batch = work.batch if work.batch is not None else self._recompute(work)
+        if batch is None or isinstance(batch, list):
+            return batch or []
+        entry = adjustments.record(
             self.store,
             self.name,
             batch.increments,
             batch.decrements,
             now=self.clock(),
-            replaces=entry.id,
+            replaces=work.replaces,
         )
+        error = self._send(entry)
+        if error is None:
+            self._mark(entry, "applied")
+            self.result.count("adjusted", entry.operations)
+            self.server_failures = 0
+            return []
+        if _in_flight(error):
+            self._wait_for(entry)
+            return []
+        if isinstance(error, ServerError):
+            self.server_failures += 1
+            if self.server_failures >= MAX_SERVER_FAILURES:
+                self._refused(entry, error)
+                raise error
+        ids = tuple(batch.variant_ids)
+        refused_one = len(ids) == 1 and isinstance(error, InvalidRequestError | NotFoundError)
+        if refused_one and self._deleted(ids[0]):
+            self._mark(entry, "superseded", f"variant deleted: {error}")
+            return []
+        if work.rereads and _rereadable(error):
+            follow = [_Work(ids=ids, replaces=entry.id, rereads=0)]
+        elif len(ids) > 1:
+            follow = [_Work(ids=part, replaces=entry.id, rereads=0) for part in _halves(ids)]
+        else:
+            self._refused(entry, error)
+            return []
+        self._mark(entry, "superseded", str(error))
+        log.info(
+            "%s: stock batch %s refused (%s); re-reading %s",
+            self.name,
+            entry.id,
+            error,
+            "it" if len(follow) == 1 else "it in two halves",
+        )
+        return follow
 
-    def _send(self, entry: JournalEntry) -> None:
-        self.client.adjust_inventory(
-            idempotency_key=entry.idempotency_key,
-            increments=[StockOperation(variant_id=v, quantity=q) for v, q in entry.increments],
-            decrements=[StockOperation(variant_id=v, quantity=q) for v, q in entry.decrements],
+    def _recompute(self, work: _Work) -> Batch | list[_Work] | None:
+        """The changes ``work.ids`` still need, from a fresh read by id (None: none).
+
+        Squarespace answers 404 when any of the ids is unknown: a variant deleted since
+        the read. Then its halves are queued instead, down to the one variant, dropped.
+        """
+        try:
+            items = self.client.get_inventory(work.ids)
+        except NotFoundError:
+            if len(work.ids) > 1:
+                return [replace(work, ids=part) for part in _halves(work.ids)]
+            self._dropped(work.ids[0])
+            return None
+        plan = self._plan(items)
+        self.result.count("unchanged", plan.unchanged)
+        batches = make_batches(plan.changes)
+        if not batches:
+            return None
+        (batch,) = batches  # a subset of one batch fits in one batch
+        return batch
+
+    def _deleted(self, variant_id: str) -> bool:
+        """Whether a variant a batch named no longer exists (Squarespace answers 404)."""
+        try:
+            self.client.get_inventory([variant_id])
+        except NotFoundError:
+            self._dropped(variant_id)
+            return True
+        return False
+
+    def _dropped(self, variant_id: str) -> None:
+        log.info("%s: variant %s was deleted in Squarespace; dropped", self.name, variant_id)
+        self.result.count("deleted")
+
+    def _send(self, entry: JournalEntry) -> SquarespaceError | None:
+        """Send a journalled batch: None when applied, or Squarespace's final refusal.
+
+        A refused key or site drops the batch and raises; no answer at all raises and
+        leaves the batch pending, to be resent under the same key.
+        """
+        try:
+            self.client.adjust_inventory(
+                idempotency_key=entry.idempotency_key,
+                increments=[StockOperation(variant_id=v, quantity=q) for v, q in entry.increments],
+                decrements=[StockOperation(variant_id=v, quantity=q) for v, q in entry.decrements],
+            )
+        except DROPPED as error:
+            self._refused(entry, error)
+            raise
+        except ANSWERED as error:
+            return error
+        return None
+
+    def _wait_for(self, entry: JournalEntry) -> None:
+        ids = [vid for vid, _ in entry.increments + entry.decrements]
+        self.in_flight.update(ids)
+        log.warning(
+            "%s: stock batch %s is still being applied by Squarespace (409 "
+            "CONCURRENT_MODIFICATION); left pending, to be resent under the same key by the "
+            "next run",
+            self.name,
+            entry.id,
         )
 
     def _refused(self, entry: JournalEntry, error: SquarespaceError) -> None:
@@ -329,15 +488,34 @@ class _Run:
         adjustments.mark(self.store, entry.id, state, now=self.clock(), error=error)
 
     def finish(self) -> None:
-        failed = self.result.counts.get("failed", 0)
-        if failed and self.result.ok:
-            self.result.ok = False
-            self.result.error = (
+        self.result.counts["in_flight"] = len(self.in_flight)
+        failed, waiting = self.result.counts.get("failed", 0), len(self.in_flight)
+        problems = []
+        if failed:
+            problems.append(
                 f"{failed} stock {'adjustment was' if failed == 1 else 'adjustments were'} "
-                "refused by Squarespace and not applied "
-                f"(first: {self.first_refusal})"
+                f"refused by Squarespace (first: {self.first_refusal}); the next run re-reads "
+                "and re-plans them"
             )
+        if waiting:
+            problems.append(
+                f"{waiting} variant{'' if waiting == 1 else 's'} wait for Squarespace to "
+                "finish an earlier adjustment (409 CONCURRENT_MODIFICATION); the next run "
+                "resends it under the same key"
+            )
+        if problems and self.result.ok:
+            self.result.ok = False
+            self.result.error = "; ".join(problems)
+
+
+def _halves(ids: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    half = len(ids) // 2
+    return ids[:half], ids[half:]
 
 
 def _rereadable(error: SquarespaceError) -> bool:
     return isinstance(error, ConflictError) and error.subtype in REREAD_SUBTYPES
+
+
+def _in_flight(error: SquarespaceError) -> bool:
+    return isinstance(error, ConflictError) and error.subtype == "CONCURRENT_MODIFICATION"
