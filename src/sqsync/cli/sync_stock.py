@@ -25,10 +25,13 @@ def sync_stock(app: App, connections: tuple[str, ...], as_json: bool, dry_run: b
     """Set Squarespace stock to what the warehouse can ship (on hand - open orders - buffer).
 
     Runs for every connection with stock_sync = true, or those named with -c.
-    Changes are sent as increments and decrements, so a sale made during the
-    sync stays counted. Unlimited variants and variants whose SKU the
-    warehouse does not know are left alone (listed with -v). A SKU the
-    warehouse has never counted is left alone too, not taken as 0, and
+    It reads Squarespace's inventory, then imports the orders up to after that
+    read, so a sale made meanwhile is never advertised again. stock_cap and
+    stock_zero_below (and per-SKU stock_rules) shape the figure; --dry-run
+    names the rule of each. Changes are sent as increments and decrements, so
+    a sale made during the sync stays counted. Unlimited variants and variants
+    whose SKU the warehouse does not know are left alone and reported once. A
+    SKU the warehouse has never counted is left alone too, not taken as 0, and
     reported once: `sqsync stock set SKU 0` says "we have none". Nothing is
     sent before the connection's first successful import-orders.
 
