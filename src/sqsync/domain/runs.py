@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+# The jobs, in the order ``run`` runs them is the runner's business; these are their names.
+JOB_NAMES = ("import-orders", "push-despatch", "sync-stock")
 # Outcomes that count as an attempt; "skipped" (nothing was tried) does not.
 ATTEMPTED = frozenset({"ok", "failed", "running", "killed"})
 # A run whose process died half-way: still "running" in the log until the next process

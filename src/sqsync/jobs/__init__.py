@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-JOB_NAMES = ("import-orders", "push-despatch", "sync-stock")
+from sqsync.domain.runs import JOB_NAMES
+
+__all__ = ["JOB_NAMES", "JobResult", "no_guard"]
 
 
 def no_guard() -> None:

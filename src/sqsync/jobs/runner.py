@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("sqsync.jobs")
 # sqsync.logs.VERBOSE (shown by -v); not imported, as the jobs layer may not import the CLI.
 VERBOSE = 15
+# Run-log rows are kept this many days by default ([store] run_log_days).
+RUN_LOG_DAYS = 30
 
 # ``factory(connection, **client_options)``: the CLI's, or a test's (no sleeping, a mock
 # transport); ``job(client, store, connection, **options)``.
@@ -282,11 +284,13 @@ def run_due(
     clock: Callable[[], datetime] | None = None,
     client_factory: ClientFactory = make_client,
     progress: Sink = no_progress,
+    run_log_days: int = RUN_LOG_DAYS,
 ) -> list[ConnectionRun]:
     """``sqsync run``: the due jobs of every connection, ``workers`` connections at a time.
 
     Results come back in the order of ``connections``. Connections with nothing due are
-    returned with an empty ``due`` and cost one query in total, not a thread each.
+    returned with an empty ``due`` and cost one query in total, not a thread each. Run-log
+    rows older than ``run_log_days`` are pruned first, a few small batches per run.
     """
     from sqsync.store import Store
 
@@ -296,6 +300,7 @@ def run_due(
     store = Store.open(store_path)  # applies migrations once, before the threads start
     try:
         now = clock()
+        _prune_run_log(store, now - timedelta(days=run_log_days))
         for connection in connections:
             if force:
                 busy.append(connection)
@@ -342,6 +347,19 @@ def run_due(
         done = dict(zip([c.name for c in busy], pool.map(work, busy), strict=True))
     done.update(failed)
     return [done.get(c.name) or ConnectionRun(c.name) for c in connections]
+
+
+def _prune_run_log(store: Store, before: datetime) -> None:
+    """Keep the run log to its retention period; trouble here never stops a run."""
+    from sqsync.store import runlog
+
+    try:
+        pruned = runlog.prune(store, before=before)
+    except (SqsyncError, sqlite3.Error) as error:
+        log.warning("run log: old rows not pruned: %s", error)
+        return
+    if pruned:
+        log.debug("run log: pruned %d rows started before %s", pruned, _when(before))
 
 
 def _due(

@@ -3,6 +3,12 @@
 A run is recorded as ``running`` when it starts, in its own transaction, so a run killed
 half-way is still visible afterwards (still ``running``, no ``finished_at``) until the next
 process holding the connection's lock marks it ``killed`` (:func:`mark_killed`).
+
+The log is kept small by :func:`prune` (rows older than the retention period, in small
+batches; the latest attempt of each job is always kept, since scheduling and the stock
+sync's "has an import succeeded" read it), and every lookup is an index walk back from a
+job's latest row (migration 0046), never a scan, so a month of one-minute runs costs a
+cron tick what the first day did.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqsync.domain.runs import ATTEMPTED, LastRun
+from sqsync.domain.runs import ATTEMPTED, JOB_NAMES, LastRun
 from sqsync.store.database import Store, connection_of, now_text, parse_time, utc_text
 
 OUTCOMES = ("running", "ok", "failed", "skipped", "killed")
@@ -107,15 +113,50 @@ def last_runs(store: Store | sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def last_attempts(store: Store | sqlite3.Connection, connection: str) -> dict[str, LastRun]:
-    """The latest attempted run of each job of ``connection`` (skipped runs ignored)."""
+    """The latest attempted run of each job of ``connection`` (skipped runs ignored).
+
+    One indexed lookup per job: walking back from the job's latest row, a skipped run is
+    passed over and the first attempt is the answer.
+    """
     marks = ", ".join("?" for _ in ATTEMPTED)
-    rows = connection_of(store).execute(
-        "SELECT job, started_at, outcome FROM run_log WHERE id IN ("
-        f"  SELECT max(id) FROM run_log WHERE connection = ? AND outcome IN ({marks})"
-        "  GROUP BY job)",
-        (connection, *sorted(ATTEMPTED)),
+    sql = (
+        "SELECT started_at, outcome FROM run_log"
+        f" WHERE connection = ? AND job = ? AND outcome IN ({marks}) ORDER BY id DESC LIMIT 1"
     )
-    return {row["job"]: LastRun(parse_time(row["started_at"]), row["outcome"]) for row in rows}
+    db = connection_of(store)
+    found = {}
+    for job in JOB_NAMES:
+        row = db.execute(sql, (connection, job, *sorted(ATTEMPTED))).fetchone()
+        if row is not None:
+            found[job] = LastRun(parse_time(row["started_at"]), row["outcome"])
+    return found
+
+
+def prune(store: Store, *, before: datetime, batch: int = 2_000, max_batches: int = 10) -> int:
+    """Delete run-log rows started before ``before``; return how many.
+
+    Each batch is its own short transaction, so a cron run never holds the write lock
+    long, and at most ``max_batches`` run per call: a large backlog (a first upgrade) is
+    worked off over a few runs. The latest attempt of each job of each connection is kept
+    however old (a connection switched off for months still knows its last import).
+    """
+    attempted = ", ".join(f"'{outcome}'" for outcome in sorted(ATTEMPTED))
+    sql = (
+        "DELETE FROM run_log WHERE id IN ("
+        " SELECT r.id FROM run_log r WHERE r.started_at < ?"
+        "  AND EXISTS (SELECT 1 FROM run_log l"
+        "   WHERE l.connection = r.connection AND l.job = r.job AND l.id > r.id"
+        f"   AND l.outcome IN ({attempted}))"
+        " ORDER BY r.started_at LIMIT ?)"
+    )
+    deleted = 0
+    for _ in range(max_batches):
+        with store.transaction() as conn:
+            count = conn.execute(sql, (utc_text(before), batch)).rowcount
+        deleted += count
+        if count < batch:
+            break
+    return deleted
 
 
 def last_run(store: Store | sqlite3.Connection, connection: str, job: str) -> dict[str, Any] | None:
@@ -123,7 +164,8 @@ def last_run(store: Store | sqlite3.Connection, connection: str, job: str) -> di
     row = (
         connection_of(store)
         .execute(
-            "SELECT * FROM run_log WHERE connection = ? AND job = ? ORDER BY id DESC LIMIT 1",
+            "SELECT * FROM run_log"
+            " WHERE connection = ? AND job = ? ORDER BY id DESC LIMIT 1",
             (connection, job),
         )
         .fetchone()
@@ -147,6 +189,7 @@ def last_error(store: Store | sqlite3.Connection, connection: str) -> dict[str, 
         connection_of(store)
         .execute(
             "SELECT job, started_at, error, context_id FROM run_log"
+            ""
             " WHERE connection = ? AND outcome = 'failed' ORDER BY id DESC LIMIT 1",
             (connection,),
         )
