@@ -143,3 +143,87 @@ def test_show_ambiguous_needs_client(run, store):
 def test_listing_does_not_need_an_api_key(run, seeded, monkeypatch):
     monkeypatch.delenv("ACME_KEY", raising=False)
     assert run("orders", "list").exit_code == 0
+
+
+# -- problems, shipping method and the filters ---------------------------------------------
+
+
+@pytest.fixture
+def filterable(store):
+    insert_order(
+        store,
+        order_number="SQ-OLD",
+        items=[("RED-S", 1)],
+        shipping_method="Royal Mail Tracked 48",
+        sq_created_on="2026-01-01T10:00:00.000Z",
+    )
+    insert_order(
+        store,
+        order_number="SQ-NEW",
+        items=[("BLUE-M", 2), ("RED-S", 1)],
+        shipping_method="DPD Next Day",
+        status="HOLDING",
+        problems=["unknown_sku:BLUE-M", "manual_hold"],
+        sq_created_on="2026-02-01T10:00:00.000Z",
+        carrier="DPD",
+        service="Next Day",
+    )
+    insert_order(
+        store,
+        order_number="SQ-MID",
+        items=[("GREEN-L", 1)],
+        shipping_method="Royal Mail Tracked 48",
+        sq_created_on="2026-01-15T00:00:00.000Z",
+    )
+    return store
+
+
+def test_the_table_shows_problems_shipping_method_carrier_and_service(run, filterable):
+    result = run("orders", "list", "--status", "HOLDING")
+    assert result.exit_code == 0, result.output
+    header, _, row = result.stdout.splitlines()
+    columns = header.split()
+    assert columns[:4] == ["order_number", "connection", "status", "problems"]
+    assert {"shipping_method", "carrier", "service"} <= set(columns)
+    assert "unknown_sku:BLUE-M manual_hold" in row
+    assert "DPD Next Day" in row and "Next Day" in row
+
+
+FILTERS = [
+    (["--since", "2026-01-15"], ["SQ-NEW", "SQ-MID"]),
+    (["--since", "2026-01-15T00:00:01Z"], ["SQ-NEW"]),
+    (["--since", "2026-01-15T01:00:00+02:00"], ["SQ-NEW", "SQ-MID"]),  # 23:00 UTC the day before
+    (["--sku", "RED-S"], ["SQ-OLD", "SQ-NEW"]),
+    (["--shipping-method", "Royal Mail Tracked 48"], ["SQ-OLD", "SQ-MID"]),
+    (["--shipping-method", "royal mail tracked 48"], []),  # exact, as courier_map matches
+    (["--sku", "RED-S", "--status", "NEW"], ["SQ-OLD"]),
+    (["--sku", "RED-S", "--since", "2026-01-10", "--shipping-method", "DPD Next Day"], ["SQ-NEW"]),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), FILTERS)
+@pytest.mark.parametrize("fmt", ["table", "json", "ndjson", "csv"])
+def test_filters_in_every_format(run, filterable, args, expected, fmt):
+    result = run("orders", "list", "--format", fmt, *args)
+    assert result.exit_code == 0, result.output
+    if fmt == "json":
+        numbers = [o["order_number"] for o in json.loads(result.stdout)]
+    elif fmt == "ndjson":
+        numbers = [json.loads(line)["order_number"] for line in result.stdout.splitlines()]
+    elif fmt == "csv":
+        numbers = [r["order_number"] for r in csv.DictReader(io.StringIO(result.stdout))]
+    else:
+        numbers = [line.split()[0] for line in result.stdout.splitlines()[2:]]
+    assert numbers == expected
+
+
+def test_items_of_orders_filtered_by_sku_stay_whole(run, filterable):
+    result = run("orders", "list", "--sku", "BLUE-M", "--format", "ndjson")
+    [order] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(i["sku"], i["quantity"]) for i in order["items"]] == [("BLUE-M", 2), ("RED-S", 1)]
+
+
+def test_a_bad_since_is_a_usage_error(run, filterable):
+    result = run("orders", "list", "--since", "last tuesday")
+    assert result.exit_code == 2
+    assert "is not an ISO date or date-time" in result.stderr

@@ -42,7 +42,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from sqsync.domain.limits import MAX_QUANTITY
+from sqsync.domain.limits import MAX_QUANTITY, MAX_SHIPMENT_FIELD
+from sqsync.domain.orders import Courier
 from sqsync.domain.stock_rules import RULE_FIELDS, StockRule
 from sqsync.errors import ConfigError
 
@@ -126,12 +127,27 @@ def _api_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _label(value: Any) -> Any:
+    """A shipping method, carrier or service name: one line of text, no surrounding spaces,
+    at most :data:`MAX_SHIPMENT_FIELD` characters (what Squarespace takes for each)."""
+    if not isinstance(value, str):
+        return value  # strict validation then says it must be a string
+    if not value.strip() or value != value.strip() or not value.isprintable():
+        raise _fail("label", "must be one line of text with no leading or trailing spaces")
+    if len(value) > MAX_SHIPMENT_FIELD:
+        raise _fail("label", f"must be at most {MAX_SHIPMENT_FIELD} characters")
+    return value
+
+
 Minutes = Annotated[int, BeforeValidator(_minutes)]
 UtcTime = Annotated[datetime, BeforeValidator(_aware_utc)]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 Text = Annotated[str, Field(min_length=1)]
 # A stock figure: a whole number of units, 0 to the most one stock line may hold.
 Units = Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
+Label = Annotated[str, BeforeValidator(_label)]
+# The key of courier_map's fallback: every shipping method the map does not name.
+COURIER_DEFAULT = "default"
 
 
 class _Strict(BaseModel):
@@ -190,6 +206,16 @@ class SkuRule(_Strict):
         return self
 
 
+class CourierChoice(_Strict):
+    """One ``courier_map`` entry: the carrier and service a shipping method ships by."""
+
+    carrier: Label
+    service: Label
+
+    def courier(self) -> Courier:
+        return Courier(self.carrier, self.service)
+
+
 class Connection(_Strict):
     """One ``[[connections]]`` entry: a Squarespace site feeding one client and warehouse."""
 
@@ -220,6 +246,8 @@ class Connection(_Strict):
     import_test_orders: bool = False
     import_from: UtcTime | None = None
     sku_aliases: dict[Text, Text] = Field(default_factory=dict)
+    # Squarespace shipping method name (exact) -> carrier and service; "default" for the rest.
+    courier_map: dict[Label, CourierChoice] = Field(default_factory=dict)
 
     _shipping_countries: frozenset[str] | None = PrivateAttr(default=None)
     _config_file: Path = PrivateAttr(default=Path("sqsync.toml"))
@@ -253,6 +281,16 @@ class Connection(_Strict):
                 "payment_states",
                 f"unknown payment state {unknown[0]!r}; choose from "
                 + ", ".join(sorted(PAYMENT_STATES)),
+            )
+        return value
+
+    @field_validator("courier_map")
+    @classmethod
+    def _check_courier_map(cls, value: dict[str, CourierChoice]) -> dict[str, CourierChoice]:
+        if not value:
+            raise _fail(
+                "courier_map",
+                "must map at least one shipping method (remove it to leave orders unmapped)",
             )
         return value
 
@@ -290,6 +328,12 @@ class Connection(_Strict):
                 f"(found {found})",
             )
         return self
+
+    def couriers(self) -> tuple[dict[str, Courier], Courier | None]:
+        """``courier_map`` as (carrier and service by shipping method, the default or None)."""
+        by_method = {k: v.courier() for k, v in self.courier_map.items() if k != COURIER_DEFAULT}
+        default = self.courier_map.get(COURIER_DEFAULT)
+        return by_method, (default.courier() if default is not None else None)
 
     @property
     def shipping_countries(self) -> frozenset[str] | None:

@@ -2,7 +2,12 @@
 
 Rows are plain dicts. NDJSON and CSV stream row by row, so a large listing piped into
 ``jq`` or a spreadsheet never has to fit in memory; the table and JSON array need all
-rows and collect them.
+rows and collect them. CSV cells are made safe for spreadsheets, unless ``raw`` (for a
+machine reading the file: cells exactly as stored).
+
+Output is flushed before :func:`render` returns, so a reader that closed the pipe early
+(``| head``) shows up as a ``BrokenPipeError`` while the command runs, where the command
+line ends it quietly, never as an error in the interpreter's final flush.
 """
 
 from __future__ import annotations
@@ -62,6 +67,19 @@ def _is_number(text: str) -> bool:
     return text.strip() == text and not text.startswith(("=", "+", "@"))
 
 
+def raw_cell(value: Any) -> str:
+    """A CSV cell as stored, for a machine: no quote before a leading ``=``, ``-``..."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return to_json(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal | datetime | date):
+        return str(_default(value))
+    return str(value)
+
+
 def _cell_text(value: Any) -> str:
     if value is None:
         return ""
@@ -79,18 +97,24 @@ def render(
     fmt: str = "table",
     columns: Sequence[str] | None = None,
     stream: TextIO | None = None,
+    *,
+    raw: bool = False,
 ) -> int:
     """Write rows to ``stream`` in ``fmt``; return how many rows were written.
 
     ``columns`` picks and orders the table and CSV columns (JSON keeps every key);
-    without it the first row's keys are used.
+    without it the first row's keys are used. ``raw`` writes CSV cells as stored.
     """
     out = stream or sys.stdout
     # Checked as a str first so an unhashable fmt is refused as unknown, not a TypeError.
     writer = _WRITERS.get(fmt) if isinstance(fmt, str) else None
     if writer is None:
         raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return writer(rows, columns, out)
+    if raw and fmt == "csv":
+        writer = _write_raw_csv
+    count = writer(rows, columns, out)
+    out.flush()
+    return count
 
 
 def _write_ndjson(
@@ -109,7 +133,12 @@ def _write_json(rows: Iterable[dict[str, Any]], columns: Sequence[str] | None, o
     return len(collected)
 
 
-def _write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str] | None, out: TextIO) -> int:
+def _write_csv(
+    rows: Iterable[dict[str, Any]],
+    columns: Sequence[str] | None,
+    out: TextIO,
+    cell: Callable[[Any], str] = neutralise_cell,
+) -> int:
     count = 0
     writer = None
     for row in rows:
@@ -117,12 +146,18 @@ def _write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str] | None, ou
             cols = list(columns or row.keys())
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(cols)
-        writer.writerow([neutralise_cell(row.get(c)) for c in cols])
+        writer.writerow([cell(row.get(c)) for c in cols])
         count += 1
     if writer is None and columns:
         # An empty listing still tells a spreadsheet (or the next import) its columns.
         csv.writer(out, lineterminator="\n").writerow(columns)
     return count
+
+
+def _write_raw_csv(
+    rows: Iterable[dict[str, Any]], columns: Sequence[str] | None, out: TextIO
+) -> int:
+    return _write_csv(rows, columns, out, raw_cell)
 
 
 def _write_table(rows: Iterable[dict[str, Any]], columns: Sequence[str] | None, out: TextIO) -> int:

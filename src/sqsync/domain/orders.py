@@ -17,6 +17,12 @@ HOLDING = "HOLDING"
 DESPATCHED = "DESPATCHED"
 CANCELLED = "CANCELLED"
 OPEN_STATUSES = (NEW, HOLDING)
+# Every status an order can have (the orders table's CHECK constraint lists the same).
+# `orders close` ends a HOLDING order the warehouse will not ship as CANCELLED, not as a
+# status of its own: CANCELLED already allocates nothing, is never pushed and is never
+# despatched, and a new status would mean rebuilding the orders table (SQLite cannot alter
+# a CHECK), which order_items and shipments reference.
+STATUSES = (NEW, HOLDING, DESPATCHED, CANCELLED)
 
 # Squarespace's fulfillmentStatus values.
 PENDING = "PENDING"
@@ -31,9 +37,22 @@ SHIPPING_ZONE = "shipping_zone:"
 NO_PHYSICAL_LINES = "no_physical_lines"
 FULFILLED_IN_SQUARESPACE = "fulfilled_in_squarespace"
 CANCELLED_IN_SQUARESPACE = "cancelled_in_squarespace"
-# Problems that describe the order's current Squarespace data; they are recomputed on
-# every update. Any other problem (fulfilled_in_squarespace, ...) stays until a person acts.
-DERIVED_PREFIXES = (UNKNOWN_SKU, NO_SKU, PAYMENT_STATE, SHIPPING_ZONE, NO_PHYSICAL_LINES)
+# The connection has a courier_map without a default and it does not name the order's
+# shipping method: unmapped_shipping:<method> ("none" when the order has none).
+UNMAPPED_SHIPPING = "unmapped_shipping:"
+# `sqsync orders hold`: a person holds the order; only `sqsync orders release` frees it.
+MANUAL_HOLD = "manual_hold"
+# Problems that describe the order's current Squarespace data (and the config); they are
+# recomputed on every update and re-evaluation. Any other problem (fulfilled_in_squarespace,
+# manual_hold, ...) stays until a person acts.
+DERIVED_PREFIXES = (
+    UNKNOWN_SKU,
+    NO_SKU,
+    PAYMENT_STATE,
+    SHIPPING_ZONE,
+    NO_PHYSICAL_LINES,
+    UNMAPPED_SHIPPING,
+)
 
 # Problems of an open order that the warehouse will not ship: it stays visible (HOLDING)
 # for a person to close, but its units are free, or the shop is under-advertised for good.
@@ -54,6 +73,14 @@ ADDRESS_FIELDS = (
     "country_code",
     "phone",
 )
+
+
+@dataclass(frozen=True)
+class Courier:
+    """The carrier and service a shipping method maps to (``courier_map``)."""
+
+    carrier: str
+    service: str
 
 
 @dataclass(frozen=True)
@@ -113,6 +140,7 @@ class OrderRecord:
     shipping_method: str | None
     squarespace: SquarespaceState
     created_on: datetime
+    courier: Courier | None = None  # from courier_map; None without a map (or unmapped)
 
     @property
     def status(self) -> str:
@@ -122,8 +150,13 @@ class OrderRecord:
 def merge_problems(current: Collection[str], derived: Collection[str]) -> tuple[str, ...]:
     """An updated order's problems: the kept ones (set by a person or a state change) plus
     those derived afresh from the new Squarespace data."""
-    kept = [p for p in current if not p.startswith(DERIVED_PREFIXES)]
+    kept = [p for p in current if not is_derived(p)]
     return tuple(dict.fromkeys([*kept, *derived]))
+
+
+def is_derived(problem: str) -> bool:
+    """True for a problem the order's data recomputes (it clears when the cause does)."""
+    return problem.startswith(DERIVED_PREFIXES)
 
 
 def only_unknown_skus(problems: Collection[str]) -> bool:

@@ -27,6 +27,12 @@ skipped / failed; ``held`` counts those among imported and updated that went on 
 ``released`` counts HOLDING orders freed because their SKUs are now known (a local pass at
 the start of every run, no request).
 
+An order the import puts on HOLDING, or a held order that gets a problem it did not have,
+is one WARNING naming the order and the problem (shown under ``--quiet``, so cron mails it),
+only when that happens: a run that finds it held for the same problems says nothing. A run
+that holds many orders warns for the first :data:`MAX_HOLD_WARNINGS` and sums up the rest
+in one more line.
+
 An order that cannot be mapped (a record that failed validation, an order number another
 Squarespace order already has for this client, a line without a SKU) is logged at WARNING
 with its id and counted ``failed``; the window still advances. Re-reading would not make
@@ -38,7 +44,7 @@ re-read every later order on every run and never catch up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -104,6 +110,9 @@ MAX_PAGES = 20_000
 MAX_STALE_PAGES = 5
 # Windows in one run: a year of capped windows; a longer outage goes on next run.
 MAX_WINDOWS = 400
+# Orders newly held that one run names, one warning each (the rest are summed up): enough
+# to act on from a cron mail, never a mail of thousands of lines after a big first import.
+MAX_HOLD_WARNINGS = 20
 ALL_PAYMENT_STATES = tuple(sorted(PAYMENT_STATES))
 COUNTS = (
     "imported",
@@ -482,6 +491,7 @@ class _Run:
     settings: MappingSettings = field(init=False)
     skipped: dict[str, int] = field(init=False)
     stamp: str = field(init=False)
+    hold_warnings: int = 0
     _owner: OrderOwner | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -545,21 +555,55 @@ class _Run:
             )
         country = order.country_code.strip().upper() if order.country_code else None
         derived = derived_problems(
-            items, order.payment_state, country or None, self.settings, self.known_skus
+            items,
+            order.payment_state,
+            country or None,
+            self.settings,
+            self.known_skus,
+            shipping_method=order.shipping_method,
         )
         if not items and NO_PHYSICAL_LINES in order.problems:
             derived.append(NO_PHYSICAL_LINES)
         problems = merge_problems(order.problems, derived)
         if moved:
             order_writes.set_item_skus(conn, moved)
+        courier = self.settings.courier_for(order.shipping_method)
+        if courier != order.courier:
+            order_writes.set_courier(conn, order.id, courier, self.stamp)
         if problems == order.problems:
             return
         status = "HOLDING" if problems else "NEW"
         order_writes.set_status(conn, order.id, status, problems, self.stamp)
+        self.note_held(order.order_number, order.status, order.problems, problems)
         if status == "NEW":
             self.result.count("released")
         elif order.status == "NEW":
             self.result.count("held")
+
+    def note_held(
+        self,
+        number: str,
+        status: str | None,
+        before: Collection[str],
+        after: Collection[str],
+    ) -> None:
+        """Warn that the order is now HOLDING (``status``: what it was, None for a new
+        order), or that a held order has a new problem; nothing when no problem is new."""
+        new = [p for p in after if p not in before]
+        if not after or not new:
+            return
+        self.hold_warnings += 1
+        if self.hold_warnings > MAX_HOLD_WARNINGS:
+            return
+        name = self.connection.name
+        if status == "HOLDING":
+            what = f"is still HOLDING, now also for {' '.join(new)}"
+        else:
+            what = f"is HOLDING: {' '.join(after)}"
+        if self.dry_run:
+            log.info("%s: order %s would be held (dry run): %s", name, number, " ".join(new))
+            return
+        log.warning("%s: order %s %s", name, number, what)
 
     def still_unreadable(self, order_id: str, error: str) -> None:
         self.unreadable.add(order_id)
@@ -572,6 +616,14 @@ class _Run:
 
     def finish(self) -> None:
         """A run that left orders unstored did not do what it was asked: not ok."""
+        more = self.hold_warnings - MAX_HOLD_WARNINGS
+        if more > 0 and not self.dry_run:
+            log.warning(
+                "%s: and %d more orders newly HOLDING or with a new problem "
+                "(`sqsync orders list --status HOLDING` lists them)",
+                self.connection.name,
+                more,
+            )
         if not self.result.ok:
             return
         unstored = self.result.counts["failed"] + self.result.counts["unreadable"]
@@ -690,6 +742,7 @@ class _Run:
             self.result.count("imported")
             if record.status == "HOLDING":
                 self.result.count("held")
+                self.note_held(record.order_number, None, (), record.problems)
         order_writes.insert_items(
             conn,
             [
@@ -738,6 +791,8 @@ class _Run:
             conn, existing.id, record, status=status, problems=problems, now=self.stamp
         )
         items[existing.id] = record.items
+        if status == "HOLDING":
+            self.note_held(existing.order_number, existing.status, existing.problems, problems)
         if status == "HOLDING" and existing.status != "HOLDING":
             self.result.count("held")
         elif status == "NEW" and existing.status == "HOLDING":
@@ -753,6 +808,7 @@ class _Run:
             return
         problems = (*existing.problems, FULFILLED_IN_SQUARESPACE)
         order_writes.set_status(conn, existing.id, "HOLDING", problems, self.stamp, state)
+        self.note_held(existing.order_number, existing.status, existing.problems, problems)
         if existing.status != "HOLDING":
             self.result.count("held")
 

@@ -20,7 +20,10 @@ Otherwise the order maps to an :class:`OrderRecord`: order number = order_prefix
 orderNumber, physical lines only (digital, service and gift-card lines are dropped), each
 SKU mapped through ``sku_aliases``. A warehouse SKU the client does not know adds the
 problem ``unknown_sku:<SKU>``, a line with no SKU ``no_sku:<variantId>``, and an order
-with problems is HOLDING instead of NEW.
+with problems is HOLDING instead of NEW. With a ``courier_map`` the order's shipping method
+(exact name) gives its carrier and service, else the map's ``default``; a map without a
+default that does not name the method adds ``unmapped_shipping:<method>``. Without a map
+orders have no carrier or service and no such problem.
 
 An order already imported is re-mapped with :func:`map_order` when it changes; there the
 skip conditions become problems instead (``payment_state:<STATE>``,
@@ -47,7 +50,9 @@ from sqsync.domain.orders import (
     PENDING,
     SHIPPING_ZONE,
     UNKNOWN_SKU,
+    UNMAPPED_SHIPPING,
     AddressRecord,
+    Courier,
     ItemRecord,
     OrderRecord,
     SquarespaceState,
@@ -64,6 +69,7 @@ __all__ = [
     "CANCELLED_IN_SQUARESPACE",
     "FULFILLED",
     "FULFILLED_IN_SQUARESPACE",
+    "Courier",
     "ItemRecord",
     "MappingError",
     "MappingSettings",
@@ -106,23 +112,47 @@ class MappingSettings:
     payment_states: frozenset[str] = frozenset({"PAID", "AUTHORIZED", "NOT_CHARGED"})
     import_test_orders: bool = False
     shipping_countries: frozenset[str] | None = None
+    # courier_map: carrier and service by exact shipping method name, and its default.
+    couriers: Mapping[str, Courier] = field(default_factory=dict)
+    default_courier: Courier | None = None
+
+    @property
+    def maps_couriers(self) -> bool:
+        return bool(self.couriers) or self.default_courier is not None
 
     def fingerprint(self) -> str:
-        """A stable text of the settings that decide an order's SKUs and problems."""
+        """A stable text of the settings that decide an order's SKUs, problems and courier."""
         zone = sorted(self.shipping_countries) if self.shipping_countries is not None else None
-        return json.dumps(
-            [sorted(self.sku_aliases.items()), sorted(self.payment_states), zone],
-            separators=(",", ":"),
-        )
+        parts: list[object] = [sorted(self.sku_aliases.items()), sorted(self.payment_states), zone]
+        if self.maps_couriers:
+            # Only with a map: a store upgraded without one keeps its fingerprint, so its
+            # NEW orders are not all re-evaluated for nothing.
+            default = self.default_courier
+            parts.append(
+                [
+                    sorted((m, c.carrier, c.service) for m, c in self.couriers.items()),
+                    [default.carrier, default.service] if default is not None else None,
+                ]
+            )
+        return json.dumps(parts, separators=(",", ":"))
+
+    def courier_for(self, method: str | None) -> Courier | None:
+        """The carrier and service for a shipping method: its entry, else the default."""
+        name = method.strip() if method else None
+        found = self.couriers.get(name) if name else None
+        return found or self.default_courier
 
     @classmethod
     def from_connection(cls, connection: Connection) -> MappingSettings:
+        couriers, default = connection.couriers()
         return cls(
             order_prefix=connection.order_prefix,
             sku_aliases=dict(connection.sku_aliases),
             payment_states=frozenset(connection.payment_states),
             import_test_orders=connection.import_test_orders,
             shipping_countries=connection.shipping_countries,
+            couriers=couriers,
+            default_courier=default,
         )
 
 
@@ -178,8 +208,14 @@ def map_order(order: Order, settings: MappingSettings, known_skus: Collection[st
     if not order.order_number.strip():
         raise MappingError("the order has no orderNumber")
     items = tuple(map_line(line, settings) for line in order.line_items if is_physical(line))
+    method = order.shipping_lines[0].method if order.shipping_lines else None
     problems = derived_problems(
-        items, order.payment_state, shipping_country(order), settings, known_skus
+        items,
+        order.payment_state,
+        shipping_country(order),
+        settings,
+        known_skus,
+        shipping_method=method,
     )
     currency = next(
         (m.currency for m in (order.grand_total, order.subtotal) if m is not None), None
@@ -198,9 +234,10 @@ def map_order(order: Order, settings: MappingSettings, known_skus: Collection[st
         discount_total=money_text(order.discount_total),
         tax_total=money_text(order.tax_total),
         total=money_text(order.grand_total),
-        shipping_method=order.shipping_lines[0].method if order.shipping_lines else None,
+        shipping_method=method,
         squarespace=squarespace_state(order),
         created_on=order.created_on,
+        courier=settings.courier_for(method),
     )
 
 
@@ -210,10 +247,13 @@ def derived_problems(
     country: str | None,
     settings: MappingSettings,
     known_skus: Collection[str],
+    *,
+    shipping_method: str | None = None,
 ) -> list[str]:
     """The problems an open order's own data gives it (recomputed on every change and
     after a config change): lines without a SKU, SKUs the warehouse does not know, a
-    payment state or a country the connection does not take, nothing to ship."""
+    payment state or a country the connection does not take, nothing to ship, a shipping
+    method the courier_map does not cover."""
     problems: list[str] = []
     if not items:
         problems.append(NO_PHYSICAL_LINES)
@@ -227,6 +267,8 @@ def derived_problems(
         problems.append(PAYMENT_STATE + payment_state)
     if items and not ships_to(country, settings):
         problems.append(SHIPPING_ZONE + (country or "none"))
+    if settings.maps_couriers and settings.courier_for(shipping_method) is None:
+        problems.append(UNMAPPED_SHIPPING + ((shipping_method or "").strip() or "none"))
     return list(dict.fromkeys(problems))
 
 

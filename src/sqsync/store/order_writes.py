@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
 
-from sqsync.domain.orders import ADDRESS_FIELDS, ItemRecord, OrderRecord, SquarespaceState
+from sqsync.domain.orders import (
+    ADDRESS_FIELDS,
+    Courier,
+    ItemRecord,
+    OrderRecord,
+    SquarespaceState,
+)
 from sqsync.store.database import Store, connection_of, parse_time, utc_text
 
 
@@ -97,6 +103,8 @@ _CONTENT_COLUMNS = (
     "tax_total",
     "total",
     "shipping_method",
+    "carrier",
+    "service",
     *_STATE_COLUMNS,
 )
 _INSERT_COLUMNS = (
@@ -114,7 +122,7 @@ _INSERT_COLUMNS = (
     "updated_at",
 )
 # New orders go in a few per statement: one INSERT per order was a fifth of an import's
-# time, mostly Python and statement overhead. 100 rows x 40 values stays far below
+# time, mostly Python and statement overhead. 100 rows x 50 values stays far below
 # SQLite's limit of 32,766 values per statement.
 _ROWS_PER_INSERT = 100
 _address_values = attrgetter(*ADDRESS_FIELDS)
@@ -133,8 +141,13 @@ def _content_values(record: OrderRecord) -> tuple[object, ...]:
         record.tax_total,
         record.total,
         record.shipping_method,
+        *_courier_values(record.courier),
         *_state_values(record.squarespace),
     )
+
+
+def _courier_values(courier: Courier | None) -> tuple[str | None, str | None]:
+    return (courier.carrier, courier.service) if courier is not None else (None, None)
 
 
 def _state_values(state: SquarespaceState) -> tuple[object, ...]:
@@ -219,6 +232,12 @@ def set_status(
     _update(conn, order_id, changes, now)
 
 
+def set_courier(conn: sqlite3.Connection, order_id: int, courier: Courier | None, now: str) -> None:
+    """Set the carrier and service courier_map gives the order (None: none)."""
+    values = _courier_values(courier)
+    _update(conn, order_id, dict(zip(("carrier", "service"), values, strict=True)), now)
+
+
 def note_squarespace_state(
     conn: sqlite3.Connection, order_id: int, state: SquarespaceState, now: str
 ) -> None:
@@ -284,10 +303,13 @@ class ReviewOrder:
     """An open order as the re-evaluation after a config change needs it."""
 
     id: int
+    order_number: str
     status: str
     problems: tuple[str, ...]
     payment_state: str | None
     country_code: str | None
+    shipping_method: str | None
+    courier: Courier | None
     items: list[ReviewItem]
 
 
@@ -297,7 +319,8 @@ def orders_to_review(
     """The connection's orders in ``statuses`` with their items, in one query."""
     marks = ", ".join("?" * len(statuses))
     rows = conn.execute(
-        "SELECT o.id, o.status, o.problems, o.sq_payment_state, o.country_code,"
+        "SELECT o.id, o.order_number, o.status, o.problems, o.sq_payment_state,"
+        " o.country_code, o.shipping_method, o.carrier, o.service,"
         " i.id AS item_id, i.sku, i.channel_sku, i.variant_id, i.line_id"
         " FROM orders o LEFT JOIN order_items i ON i.order_id = o.id"
         f" WHERE o.connection = ? AND o.status IN ({marks}) ORDER BY o.id, i.id",
@@ -307,12 +330,18 @@ def orders_to_review(
     for row in rows:
         order = orders.get(row["id"])
         if order is None:
+            courier = None
+            if row["carrier"] is not None and row["service"] is not None:
+                courier = Courier(row["carrier"], row["service"])
             order = orders[row["id"]] = ReviewOrder(
                 row["id"],
+                row["order_number"],
                 row["status"],
                 tuple(json.loads(row["problems"])),
                 row["sq_payment_state"],
                 row["country_code"],
+                row["shipping_method"],
+                courier,
                 [],
             )
         if row["item_id"] is not None:

@@ -2,25 +2,28 @@
 
 The import job writes orders; this module turns rows into the stable JSON shape that
 ``sqsync orders`` prints (and that scripts consume), and into flat rows for tables and CSV.
-Listing streams: orders, items and shipments are read by three cursors in order-id order and
-merged, so a listing of 100,000 orders needs neither memory for all of them nor a query per
-order.
+Listing streams: orders, items and shipments are read by three cursors in one order (order
+id, or change number for the change feed) and merged, so a listing of 100,000 orders needs
+neither memory for all of them nor a query per order.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqsync.domain.orders import ADDRESS_FIELDS
-from sqsync.store.database import Store, connection_of
+from sqsync.domain.orders import STATUSES as STATUSES
+from sqsync.store.database import Store, connection_of, utc_text
 from sqsync.store.shipments import SHIPMENT_COLUMNS, shipment_dict
 
 Db = Store | sqlite3.Connection
 
-STATUSES = ("NEW", "HOLDING", "DESPATCHED", "CANCELLED")
 # Flat columns for CSV (everything a spreadsheet user needs) and the table (what fits a line).
 CSV_COLUMNS = (
     "order_number",
@@ -36,6 +39,8 @@ CSV_COLUMNS = (
     "currency",
     "total",
     "shipping_method",
+    "carrier",
+    "service",
     "items",
     "tracking_numbers",
     "created_on",
@@ -46,10 +51,14 @@ TABLE_COLUMNS = (
     "order_number",
     "connection",
     "status",
+    "problems",
     "customer",
     "country_code",
     "items",
     "total",
+    "shipping_method",
+    "carrier",
+    "service",
     "created_on",
 )
 
@@ -77,7 +86,7 @@ def order_dict(
     shipments = conn.execute(
         f"SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE order_id = ? ORDER BY id", (order_id,)
     ).fetchall()
-    return _shape(row, items, shipments)
+    return shape_order(row, items, shipments)
 
 
 def find_orders(db: Db, order_number: str, client: str | None = None) -> list[dict[str, Any]]:
@@ -92,75 +101,130 @@ def find_orders(db: Db, order_number: str, client: str | None = None) -> list[di
     return [shape for order_id in ids if (shape := order_dict(conn, order_id)) is not None]
 
 
+@dataclass(frozen=True)
+class OrderFilter:
+    """Which orders a listing shows; every field given must match.
+
+    ``since`` is on the order's creation time in Squarespace (``created_on``), which stays
+    the same however often or late the order is imported; ``shipping_method`` is the exact
+    name Squarespace sent; ``sku`` matches any line.
+    """
+
+    status: str | None = None
+    connection: str | None = None
+    since: datetime | None = None
+    sku: str | None = None
+    shipping_method: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The WHERE clause (on alias ``o``) and its parameters."""
+        conditions, params = [], []
+        for column, value in (
+            ("o.status", self.status),
+            ("o.connection", self.connection),
+            ("o.shipping_method", self.shipping_method),
+        ):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                params.append(value)
+        if self.since is not None:
+            conditions.append("o.sq_created_on >= ?")
+            params.append(utc_text(self.since))
+        if self.sku is not None:
+            conditions.append(
+                "EXISTS (SELECT 1 FROM order_items x WHERE x.order_id = o.id AND x.sku = ?)"
+            )
+            params.append(self.sku)
+        return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
 def iter_order_dicts(
-    db: Db, status: str | None = None, connection: str | None = None
-) -> Iterator[dict[str, Any]]:
-    """Stream orders (oldest import first) in their JSON shape, optionally filtered.
+    db: Db,
+    status: str | None = None,
+    connection: str | None = None,
+    *,
+    where: OrderFilter | None = None,
+) -> Generator[dict[str, Any], None, None]:
+    """Stream orders (oldest import first) in their JSON shape, optionally filtered
+    (``status`` and ``connection`` are short for an :class:`OrderFilter`)."""
+    chosen = where or OrderFilter(status=status, connection=connection)
+    clause, params = chosen.where()
+    # Closed with this generator, not whenever it is collected: its snapshot must end
+    # while the store is still open.
+    with closing(stream_orders(db, clause, params, "o.id")) as stream:
+        for row, items, shipments in stream:
+            yield shape_order(row, items, shipments)
+
+
+OrderRows = tuple[sqlite3.Row, list[sqlite3.Row], list[sqlite3.Row]]
+
+
+def stream_orders(
+    db: Db, where: str, params: list[Any], key: str
+) -> Generator[OrderRows, None, None]:
+    """(order row, its item rows, its shipment rows) for the orders ``where`` selects, in
+    ``key`` order (``o.id`` or ``o.change_no``: a unique column of ``orders o``).
 
     The three cursors share one read transaction when none is open, so the orders, items
-    and shipments come from one snapshot even while an import commits alongside.
+    and shipments come from one snapshot even while an import commits alongside. Close
+    the iterator (or exhaust it) before closing the store.
     """
     conn = connection_of(db)
-    where, params = _filters(status, connection)
     own_snapshot = not conn.in_transaction
     if own_snapshot:
         conn.execute("BEGIN")
     try:
-        orders = conn.execute(_ORDER_SELECT + where + " ORDER BY o.id", params)
+        orders = conn.execute(_ORDER_SELECT + where + f" ORDER BY {key}", params)
         items = conn.execute(
-            "SELECT i.* FROM order_items i JOIN orders o ON o.id = i.order_id"
+            f"SELECT i.*, {key} AS _key FROM order_items i JOIN orders o ON o.id = i.order_id"
             + where
-            + " ORDER BY i.order_id, i.id",
+            + f" ORDER BY {key}, i.id",
             params,
         )
         shipment_columns = ", ".join(f"s.{c.strip()}" for c in SHIPMENT_COLUMNS.split(","))
         shipments = conn.execute(
-            f"SELECT {shipment_columns} FROM shipments s JOIN orders o ON o.id = s.order_id"
-            + where
-            + " ORDER BY s.order_id, s.id",
+            f"SELECT {shipment_columns}, {key} AS _key FROM shipments s"
+            " JOIN orders o ON o.id = s.order_id" + where + f" ORDER BY {key}, s.id",
             params,
         )
         item_rows = _Grouped(items)
         shipment_rows = _Grouped(shipments)
+        column = key.removeprefix("o.")
         for row in orders:
-            yield _shape(row, item_rows.take(row["id"]), shipment_rows.take(row["id"]))
+            yield row, item_rows.take(row[column]), shipment_rows.take(row[column])
     finally:
-        if own_snapshot and conn.in_transaction:
-            conn.execute("COMMIT")
-
-
-def _filters(status: str | None, connection: str | None) -> tuple[str, list[Any]]:
-    conditions, params = [], []
-    if status is not None:
-        conditions.append("o.status = ?")
-        params.append(status)
-    if connection is not None:
-        conditions.append("o.connection = ?")
-        params.append(connection)
-    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+        # Closed early (a reader that stopped, a pipe closed): end the snapshot, unless
+        # the store was closed first, which ended it already.
+        if own_snapshot:
+            try:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+            except sqlite3.ProgrammingError:
+                pass
 
 
 class _Grouped:
-    """Rows sorted by order_id, handed out one order's worth at a time."""
+    """Rows sorted by their order's key (``_key``), handed out one order's worth at a time."""
 
     def __init__(self, rows: Iterator[sqlite3.Row]) -> None:
         self._rows = rows
         self._next: sqlite3.Row | None = next(rows, None)
 
-    def take(self, order_id: int) -> list[sqlite3.Row]:
+    def take(self, key: int) -> list[sqlite3.Row]:
         taken = []
         # Rows of orders before this one cannot exist (same filter, same order); skip safely.
-        while self._next is not None and self._next["order_id"] < order_id:
+        while self._next is not None and self._next["_key"] < key:
             self._next = next(self._rows, None)
-        while self._next is not None and self._next["order_id"] == order_id:
+        while self._next is not None and self._next["_key"] == key:
             taken.append(self._next)
             self._next = next(self._rows, None)
         return taken
 
 
-def _shape(
+def shape_order(
     row: sqlite3.Row, items: list[sqlite3.Row], shipments: list[sqlite3.Row]
 ) -> dict[str, Any]:
+    """The JSON shape of an order from its rows."""
     return {
         "order_number": row["order_number"],
         "squarespace_id": row["squarespace_id"],
@@ -180,6 +244,8 @@ def _shape(
         "tax_total": row["tax_total"],
         "total": row["total"],
         "shipping_method": row["shipping_method"],
+        "carrier": row["carrier"],
+        "service": row["service"],
         "items": [
             {
                 "sku": item["sku"],
