@@ -32,13 +32,14 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from factories import write_config
+from sqsync.clock import utcnow
 from sqsync.config import Connection, load_config
 from sqsync.domain.despatch import Despatch
 from sqsync.emulator import Emulator, EmulatorState
@@ -53,7 +54,10 @@ from sqsync.store.stock import availability, set_on_hand
 KEY_ENV = "ACME_KEY"
 JOBS = ("import-orders", "sync-stock", "push-despatch")
 # The counts that mean "a later run still has work to do".
-UNFINISHED = {"push-despatch": ("in_doubt", "deferred"), "sync-stock": ("adjusted", "resent")}
+UNFINISHED = {
+    "push-despatch": ("in_doubt", "deferred", "in_flight"),
+    "sync-stock": ("adjusted", "resent"),
+}
 SHOP_SIZE = {  # (orders, variants): enough requests for the kill points to vary
     "import-orders": (240, 12),
     "sync-stock": (40, 170),
@@ -79,6 +83,7 @@ class Shop:
     replays: int = 0
     fulfilments: list[tuple[str, bool, list[dict[str, Any]]]] = field(default_factory=list)
     on_applied: Callable[[], None] | None = None
+    later: timedelta = timedelta(0)  # how far ahead the next push-despatch run's clock is
 
     @property
     def store_path(self) -> Path:
@@ -94,10 +99,20 @@ class Shop:
         store = store or Store.open(self.store_path)
         try:
             with self.client(**options) as client:
-                return run_job(job, self.connection, store, client=client)
+                clock = self.next_tick() if job == "push-despatch" else utcnow
+                return run_job(job, self.connection, store, client=client, clock=clock)
         finally:
             if own:
                 store.close()
+
+    def next_tick(self) -> Callable[[], datetime]:
+        """The clock of the next push-despatch run: an hour after the last, as a later cron
+        tick. A shipment left sending is settled only once its request can no longer be in
+        flight (minutes, see push_despatch.in_flight_window); a rerun at the same moment
+        rightly leaves it alone."""
+        self.later += timedelta(hours=1)
+        later = self.later
+        return lambda: datetime.now(UTC) + later
 
     def run_to_completion(self, job: str) -> list[JobResult]:
         """Run ``job`` until a run is ok with nothing left to do (bounded)."""

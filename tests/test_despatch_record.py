@@ -161,7 +161,6 @@ def test_the_same_parcel_twice_in_one_feed_names_both_lines(run, store):
     ("row", "message"),
     [
         ("SQ-404,DPD,Next Day,T9,,", "line 3: order SQ-404 not found"),
-        ("SQ-X,DPD,Next Day,T9,,", "line 3: order SQ-X is CANCELLED and cannot be despatched"),
         (f"SQ-1,{'C' * 101},Next Day,T9,,", "line 3: carrier: 101 characters; Squarespace takes"),
         (f"SQ-1,DPD,Next Day,{'9' * 101},,", "line 3: tracking_number: 101 characters"),
         ("SQ-1,DPD,Next Day,T9,ftp://x/y,", "line 3: tracking_url: must be an http(s) URL"),
@@ -169,7 +168,7 @@ def test_the_same_parcel_twice_in_one_feed_names_both_lines(run, store):
         ("SQ-1,DPD,Next Day,T9,,yesterday", "line 3: shipped_at: must be an ISO-8601 time"),
         ("SQ-1,DPD,,T9,,", "line 3: service: required"),
     ],
-    ids=["unknown", "cancelled", "long-carrier", "long-tracking", "url", "url-only", "time", "svc"],
+    ids=["unknown", "long-carrier", "long-tracking", "url", "url-only", "time", "svc"],
 )
 def test_a_bad_row_is_named_and_nothing_is_written(run, store, row, message):
     insert_order(store, order_number="SQ-1", items=[("RED-S", 1)])
@@ -230,10 +229,14 @@ def test_ambiguous_order_number_needs_a_client(tmp_path):
     store.close()
 
 
-def test_a_holding_order_can_be_despatched_and_a_short_count_stops_at_zero(run, store):
+def test_a_short_count_stops_at_zero(run, store):
+    # Replaces "a holding order can be despatched": a HOLDING order is now refused unless
+    # --force (tests/test_despatch_refusals.py); forced, the short count rule still holds.
     insert_order(store, order_number="SQ-1", status="HOLDING", items=[("RED-S", 3)])
     set_on_hand(store, "ACME", "MAIN", "RED-S", 1)
-    result = run("despatch", "add", "SQ-1", "--carrier", "DPD", "--service", "Next Day")
+    parcel = ("despatch", "add", "SQ-1", "--carrier", "DPD", "--service", "Next Day")
+    assert run(*parcel).exit_code == 1
+    result = run(*parcel, "--force")
     assert result.exit_code == 0, result.output
     assert "RED-S: 3 shipped, 1 on hand" in result.stderr
     assert on_hand(store, "RED-S") == (0, 0)

@@ -31,7 +31,13 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from sqsync import PROJECT_URL, __version__
-from sqsync.squarespace._pacing import Pacer, backoff_delay, retry_after_seconds
+from sqsync.squarespace._pacing import (
+    BACKOFF_CAP,
+    WINDOW,
+    Pacer,
+    backoff_delay,
+    retry_after_seconds,
+)
 from sqsync.squarespace.errors import (
     InvalidRequestError,
     OutcomeUnknownError,
@@ -135,6 +141,8 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.host = urlsplit(self.base_url).netloc or self.base_url
         self.max_attempts = max_attempts
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.rate_limit_cooldown = rate_limit_cooldown
         self.request_count = 0
         # Squarespace's clock: the Date of the latest response that had one. The machine's
@@ -157,6 +165,21 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<Client {self.base_url} requests={self.request_count}>"
+
+    @property
+    def longest_send(self) -> float:
+        """Seconds one write may keep going after it is handed to this client: for every
+        attempt a wait for room under the rate limit, the connect and the answer, and
+        between attempts the longest pause (a 429's cool-down, or the back-off cap).
+
+        A caller that finds a non-idempotent write unfinished (its process was killed)
+        knows that, this long after it began, no attempt of it can still be on its way
+        from here. A 429 whose Retry-After exceeds the cool-down stretches it.
+        """
+        pacing = WINDOW if self._pacer.per_minute else 0.0
+        attempt = pacing + self.connect_timeout + self.timeout
+        pause = max(self.rate_limit_cooldown, BACKOFF_CAP)
+        return self.max_attempts * attempt + (self.max_attempts - 1) * pause
 
     def __enter__(self) -> Client:
         return self

@@ -8,9 +8,15 @@ walks the push-despatch state machine::
        ^                  |
        +----- release ----+   (nothing reached Squarespace: 429, 409 busy, connect failure)
 
-``sending`` is committed before the fulfilment is sent, so a shipment found in ``sending``
-later is one whose outcome nobody knows; push-despatch reads the order back before sending
-it again. Every function runs in the caller's transaction when given its connection.
+    pending | failed | local_only --despatch void--> void
+
+``sending`` is committed before the fulfilment is sent, with the time (``claimed_at``), so
+a shipment found in ``sending`` later is one whose outcome nobody knows; push-despatch
+waits until that request can no longer be in flight, then reads the order back before
+sending it again. ``local_only`` is a parcel recorded with --force for a CANCELLED order:
+it took its units off on hand but is never pushed. ``void`` is a shipment discarded with
+``despatch void``; it is kept (a re-imported feed must not record it again) but never
+pushed. Every function runs in the caller's transaction when given its connection.
 """
 
 from __future__ import annotations
@@ -21,13 +27,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqsync.domain.despatch import tracking_key
 from sqsync.store import movements
 from sqsync.store.database import Store, connection_of
 from sqsync.store.shipments import SHIPMENT_COLUMNS, shipment_dict
 
 Db = Store | sqlite3.Connection
 
-PUSH_STATES = ("pending", "sending", "pushed", "failed")
+PUSH_STATES = ("pending", "sending", "pushed", "failed", "void", "local_only")
+# What `despatch void` may discard: nothing that is in Squarespace or may be on its way.
+VOIDABLE = ("pending", "failed", "local_only")
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,9 @@ class OrderRef:
     order_number: str
     client: str
     status: str
+    problems: tuple[str, ...] = ()
+    despatched_at: str | None = None
+    sq_fulfillment_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,7 @@ class Shipment:
     tracking_url: str | None
     shipped_at: str
     push_state: str
+    claimed_at: str | None = None  # when it became sending (None: not sending)
 
 
 @dataclass
@@ -64,6 +77,7 @@ class UnpushedOrder:
     problems: tuple[str, ...] = ()
     any_pushed: bool = False  # some shipment of the order already reached Squarespace
     shipments: list[Shipment] = field(default_factory=list)
+    sq_modified_on: str | None = None  # Squarespace's modifiedOn when last imported
 
     def in_state(self, state: str) -> list[Shipment]:
         return [s for s in self.shipments if s.push_state == state]
@@ -75,7 +89,8 @@ class UnpushedOrder:
 def find_order_refs(db: Db, order_number: str, client: str | None = None) -> list[OrderRef]:
     """Every order with this number (one per client at most), or only ``client``'s."""
     sql = (
-        "SELECT o.id, o.order_number, c.code, o.status FROM orders o"
+        "SELECT o.id, o.order_number, c.code, o.status, o.problems, o.despatched_at,"
+        " o.sq_fulfillment_status FROM orders o"
         " JOIN clients c ON c.id = o.client_id WHERE o.order_number = ?"
     )
     params: list[Any] = [order_number]
@@ -83,13 +98,17 @@ def find_order_refs(db: Db, order_number: str, client: str | None = None) -> lis
         sql += " AND c.code = ?"
         params.append(client)
     rows = connection_of(db).execute(sql + " ORDER BY c.code", params)
-    return [OrderRef(r[0], r[1], r[2], r[3]) for r in rows]
+    return [OrderRef(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5], r[6]) for r in rows]
 
 
-def has_shipment(db: Db, order_id: int, tracking_number: str) -> bool:
-    """Whether a parcel with this tracking number is already recorded on the order."""
-    sql = "SELECT 1 FROM shipments WHERE order_id = ? AND tracking_number = ?"
-    return connection_of(db).execute(sql, (order_id, tracking_number)).fetchone() is not None
+def tracking_keys(db: Db, order_id: int) -> set[str]:
+    """The tracking numbers recorded on the order (void ones too: a discarded parcel
+    re-imported is not new), compared by :func:`~sqsync.domain.despatch.tracking_key`."""
+    rows = connection_of(db).execute(
+        "SELECT tracking_number FROM shipments WHERE order_id = ? AND tracking_number IS NOT NULL",
+        (order_id,),
+    )
+    return {tracking_key(row[0]) for row in rows}
 
 
 def count_trackless(
@@ -118,17 +137,47 @@ def add_shipment(
     tracking_url: str | None,
     shipped_at: str,
     created_at: str,
+    push_state: str = "pending",
 ) -> int:
     cursor = connection_of(db).execute(
         "INSERT INTO shipments (order_id, carrier, service, tracking_number, tracking_url,"
-        " shipped_at, push_state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
-        (order_id, carrier, service, tracking_number, tracking_url, shipped_at, created_at),
+        " shipped_at, push_state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            order_id,
+            carrier,
+            service,
+            tracking_number,
+            tracking_url,
+            shipped_at,
+            push_state,
+            created_at,
+        ),
     )
     return int(cursor.lastrowid or 0)
 
 
 def mark_despatched(db: Db, order_id: int, despatched_at: str, now: str) -> list[str]:
-    """Make the order DESPATCHED and take its lines off on_hand; return the shortfalls.
+    """Make the order DESPATCHED and take its lines off on_hand; return the shortfalls
+    (see :func:`take_stock`)."""
+    connection_of(db).execute(
+        "UPDATE orders SET status = 'DESPATCHED', despatched_at = ?, updated_at = ? WHERE id = ?",
+        (despatched_at, now, order_id),
+    )
+    return take_stock(db, order_id, now)
+
+
+def mark_left_anyway(db: Db, order_id: int, despatched_at: str, now: str) -> list[str]:
+    """A forced parcel of an order that stays as it is (CANCELLED): its lines leave on_hand
+    once, noted by ``despatched_at``; the status is not touched."""
+    connection_of(db).execute(
+        "UPDATE orders SET despatched_at = ?, updated_at = ? WHERE id = ?",
+        (despatched_at, now, order_id),
+    )
+    return take_stock(db, order_id, now, note="left after it was cancelled")
+
+
+def take_stock(db: Db, order_id: int, now: str, *, note: str | None = None) -> list[str]:
+    """Take the order's lines off on_hand; return the shortfalls.
 
     The goods have physically left, so a count that is too low cannot refuse the
     despatch: on_hand stops at 0 and each SKU it could not fully cover is returned
@@ -137,21 +186,9 @@ def mark_despatched(db: Db, order_id: int, despatched_at: str, now: str) -> list
     delta smaller than what shipped); a SKU never counted stays uncounted, so none.
     """
     conn = connection_of(db)
-    conn.execute(
-        "UPDATE orders SET status = 'DESPATCHED', despatched_at = ?, updated_at = ? WHERE id = ?",
-        (despatched_at, now, order_id),
-    )
-    lines = conn.execute(
-        "SELECT i.sku, sum(i.quantity), o.client_id, o.warehouse_id, s.on_hand, o.order_number"
-        " FROM order_items i JOIN orders o ON o.id = i.order_id"
-        " LEFT JOIN stock_levels s ON s.client_id = o.client_id"
-        "  AND s.warehouse_id = o.warehouse_id AND s.sku = i.sku"
-        " WHERE i.order_id = ? GROUP BY i.sku ORDER BY i.sku",
-        (order_id,),
-    ).fetchall()
     shortfalls = []
-    for sku, quantity, client_id, warehouse_id, on_hand, order_number in lines:
-        reason = f"order {order_number}"
+    for sku, quantity, client_id, warehouse_id, on_hand, order_number in _lines(conn, order_id):
+        reason = f"order {order_number}" + (f" ({note})" if note else "")
         if on_hand is None or on_hand < quantity:
             shortfall = f"{quantity} shipped, {on_hand or 0} on hand"
             shortfalls.append(f"{sku}: {shortfall}")
@@ -177,6 +214,78 @@ def mark_despatched(db: Db, order_id: int, despatched_at: str, now: str) -> list
     return shortfalls
 
 
+def _lines(conn: sqlite3.Connection, order_id: int) -> list[Any]:
+    """(sku, quantity, client_id, warehouse_id, on_hand or None, order_number) per SKU."""
+    return conn.execute(
+        "SELECT i.sku, sum(i.quantity), o.client_id, o.warehouse_id, s.on_hand, o.order_number"
+        " FROM order_items i JOIN orders o ON o.id = i.order_id"
+        " LEFT JOIN stock_levels s ON s.client_id = o.client_id"
+        "  AND s.warehouse_id = o.warehouse_id AND s.sku = i.sku"
+        " WHERE i.order_id = ? GROUP BY i.sku ORDER BY i.sku",
+        (order_id,),
+    ).fetchall()
+
+
+# -- voiding ----------------------------------------------------------------------------
+
+
+def push_states(db: Db, order_id: int) -> dict[str, int]:
+    """How many of the order's shipments are in each push state."""
+    rows = connection_of(db).execute(
+        "SELECT push_state, count(*) FROM shipments WHERE order_id = ? GROUP BY push_state",
+        (order_id,),
+    )
+    return dict(rows.fetchall())
+
+
+def void_shipments(db: Db, order_id: int, at: str) -> int:
+    """Discard the order's voidable shipments (:data:`VOIDABLE`); return how many."""
+    states = ", ".join("?" for _ in VOIDABLE)
+    cursor = connection_of(db).execute(
+        f"UPDATE shipments SET push_state = 'void', voided_at = ? WHERE order_id = ?"
+        f" AND push_state IN ({states})",
+        (at, order_id, *VOIDABLE),
+    )
+    return cursor.rowcount
+
+
+def return_stock(db: Db, order_id: int, now: str) -> list[str]:
+    """Put the order's lines back on hand (its despatch was voided); return what moved
+    (``"RED-S +2"``). Each counted SKU gets a ``void`` movement naming the order; a SKU
+    never counted stays uncounted, as :func:`take_stock` left it."""
+    conn = connection_of(db)
+    returned = []
+    for sku, quantity, client_id, warehouse_id, on_hand, order_number in _lines(conn, order_id):
+        if on_hand is None:
+            continue
+        conn.execute(
+            "UPDATE stock_levels SET on_hand = ?, updated_at = ?"
+            " WHERE client_id = ? AND warehouse_id = ? AND sku = ?",
+            (on_hand + quantity, now, client_id, warehouse_id, sku),
+        )
+        movements.record(
+            conn,
+            client_id,
+            warehouse_id,
+            sku,
+            source="void",
+            before=on_hand,
+            after=on_hand + quantity,
+            reason=f"order {order_number}: despatch voided",
+            at=now,
+        )
+        returned.append(f"{sku} +{quantity}")
+    return returned
+
+
+def undespatch(db: Db, order_id: int, status: str, now: str) -> None:
+    """The order's despatch is undone: ``status`` again, no despatched_at."""
+    connection_of(db).execute(
+        "UPDATE orders SET status = ?, despatched_at = NULL, updated_at = ? WHERE id = ?",
+        (status, now, order_id),
+    )
+
+
 # -- the push state machine -------------------------------------------------------------
 
 
@@ -187,10 +296,10 @@ def unpushed_orders(db: Db, connection: str) -> list[UnpushedOrder]:
     """
     rows = connection_of(db).execute(
         "SELECT o.id AS oid, o.order_number, o.squarespace_id, o.sq_fulfillment_status,"
-        " o.problems, EXISTS (SELECT 1 FROM shipments p WHERE p.order_id = o.id"
+        " o.sq_modified_on, o.problems, EXISTS (SELECT 1 FROM shipments p WHERE p.order_id = o.id"
         " AND p.push_state = 'pushed') AS any_pushed, s.id, s.carrier, s.service,"
-        " s.tracking_number, s.tracking_url, s.shipped_at,"
-        " s.push_state FROM shipments s JOIN orders o ON o.id = s.order_id"
+        " s.tracking_number, s.tracking_url, s.shipped_at, s.push_state, s.claimed_at"
+        " FROM shipments s JOIN orders o ON o.id = s.order_id"
         " WHERE o.connection = ? AND o.status = 'DESPATCHED'"
         " AND s.push_state IN ('pending', 'sending') ORDER BY o.id, s.id",
         (connection,),
@@ -206,6 +315,7 @@ def unpushed_orders(db: Db, connection: str) -> list[UnpushedOrder]:
                     row["sq_fulfillment_status"],
                     tuple(json.loads(row["problems"])),
                     bool(row["any_pushed"]),
+                    sq_modified_on=row["sq_modified_on"],
                 )
             )
         orders[-1].shipments.append(
@@ -217,6 +327,7 @@ def unpushed_orders(db: Db, connection: str) -> list[UnpushedOrder]:
                 row["tracking_url"],
                 row["shipped_at"],
                 row["push_state"],
+                row["claimed_at"],
             )
         )
     return orders
@@ -237,9 +348,10 @@ def _move(
     return cursor.rowcount
 
 
-def claim(store: Store, ids: Sequence[int]) -> bool:
+def claim(store: Store, ids: Sequence[int], at: str) -> bool:
     """pending -> sending for every one of ``ids`` in one transaction, committed before the
-    POST; False (nothing changed) if one is no longer pending (another process has it)."""
+    POST with the time ``at``; False (nothing changed) if one is no longer pending
+    (another process has it, or it was voided)."""
     with store.transaction() as conn:
         marks = ", ".join("?" for _ in ids)
         pending = conn.execute(
@@ -248,8 +360,21 @@ def claim(store: Store, ids: Sequence[int]) -> bool:
         ).fetchone()[0]
         if pending != len(ids):
             return False
-        _move(conn, ids, "sending", ("pending",), ", push_attempts = push_attempts + 1")
+        _move(
+            conn,
+            ids,
+            "sending",
+            ("pending",),
+            ", push_attempts = push_attempts + 1, claimed_at = ?",
+            at,
+        )
     return True
+
+
+def restamp_claims(db: Db, ids: Sequence[int], at: str) -> int:
+    """Set the claim time of ``sending`` shipments to ``at`` (one stamped by a clock that
+    was ahead: waiting for it to come round would hold them back for that long)."""
+    return _move(db, ids, "sending", ("sending",), ", claimed_at = ?", at)
 
 
 def mark_pushed(db: Db, ids: Sequence[int], at: str) -> int:
@@ -272,6 +397,16 @@ def set_fulfilled(db: Db, order_id: int, now: str) -> None:
     it then needs no request)."""
     connection_of(db).execute(
         "UPDATE orders SET sq_fulfillment_status = 'FULFILLED', updated_at = ? WHERE id = ?",
+        (now, order_id),
+    )
+
+
+def set_cancelled(db: Db, order_id: int, now: str) -> None:
+    """Remember that Squarespace has the order CANCELED (seen by push-despatch before the
+    next import): later runs need no request to know, and ``despatch void`` makes it
+    CANCELLED."""
+    connection_of(db).execute(
+        "UPDATE orders SET sq_fulfillment_status = 'CANCELED', updated_at = ? WHERE id = ?",
         (now, order_id),
     )
 
@@ -316,10 +451,12 @@ def iter_shipments(
 
 
 def shipment_counts(db: Db, connection: str) -> dict[str, int]:
-    """The connection's shipments not yet in Squarespace, and those refused (``failed``)."""
+    """The connection's shipments not yet in Squarespace, and those refused (``failed``).
+    Void and local_only shipments are neither: they are never to go."""
     rows = connection_of(db).execute(
         "SELECT s.push_state, count(*) FROM shipments s JOIN orders o ON o.id = s.order_id"
-        " WHERE o.connection = ? AND s.push_state != 'pushed' GROUP BY s.push_state",
+        " WHERE o.connection = ? AND s.push_state IN ('pending', 'sending', 'failed')"
+        " GROUP BY s.push_state",
         (connection,),
     )
     by_state = dict(rows.fetchall())

@@ -2,9 +2,9 @@
 
 A count says how many; the log says why, so "where did 24 units go?" has an answer.
 :mod:`sqsync.store.stock` (count, import, adjust) and :mod:`sqsync.store.despatches`
-(despatch) call :func:`record` in the transaction that changes on_hand, never after it,
-so a change is either committed with its row or not at all. ``sqsync stock history``
-reads it with :func:`history`.
+(despatch, and void: a voided despatch's units back on the shelf) call :func:`record` in
+the transaction that changes on_hand, never after it, so a change is either committed
+with its row or not at all. ``sqsync stock history`` reads it with :func:`history`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqsync.store.database import Store, connection_of
 
 Db = Store | sqlite3.Connection
 
-SOURCES = ("count", "import", "adjust", "despatch")
+SOURCES = ("count", "import", "adjust", "despatch", "void")
 MOVEMENT_COLUMNS = [
     "time", "sku", "client", "warehouse", "source", "delta", "before", "after", "reason",
 ]  # fmt: skip

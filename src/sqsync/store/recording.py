@@ -9,8 +9,21 @@ A despatch names an order by its number (as ``sqsync orders`` shows it) with the
 service and, when there is one, the tracking number and URL. Recording makes the order
 DESPATCHED and takes its lines off on_hand the first time; later parcels for an order
 already DESPATCHED only add shipments. A whole feed is one transaction: the first bad row
-(unknown or CANCELLED order, ambiguous order number, a field Squarespace would refuse)
-raises :class:`~sqsync.errors.InputError` naming its line, and nothing is written.
+(unknown order, ambiguous order number, a field Squarespace would refuse) raises
+:class:`~sqsync.errors.InputError` naming its line, and nothing is written.
+
+An order the warehouse was told not to ship is refused, with the reason: HOLDING (say
+refunded, fulfilled elsewhere, an unknown SKU: its problems are named) or CANCELLED (or
+any status but NEW and DESPATCHED). Every row is checked, and if any is refused the feed
+raises :class:`DespatchRefused` listing each refused row, and nothing is written; with
+``skip_refused`` the others are recorded and the refused ones listed in the summary.
+``force`` records them anyway, for goods that really left: a HOLDING order is despatched
+as usual, while a parcel for a CANCELLED order takes the units off on_hand (once) but is
+``local_only``: push-despatch never sends it.
+
+:func:`void_despatch` discards an order's shipments that will never go (pending, failed,
+local_only), and when nothing of the order went, puts its units back on hand and its
+status back (CANCELLED if Squarespace cancelled it, else NEW, or HOLDING with problems).
 
 Choices where the issue is silent:
 
@@ -18,12 +31,14 @@ Choices where the issue is silent:
   rather than guessed, because a warehouse clock on local time would shift it by hours.
 - An order number held by several clients needs ``client`` (a column, or ``--client``);
   one held by a single client needs nothing.
-- Recording is idempotent: a parcel already recorded (same order and tracking number) is
-  skipped and counted, so running the same feed twice never creates a second shipment
-  (nor a second customer email). The same tracking number twice in one feed is an error
-  naming both lines. Trackless parcels are counted per (order, carrier, service,
-  shipped_at when given): identical trackless rows are split parcels, and a re-imported
-  feed records none of them twice (see :class:`_TracklessParcels`).
+- Recording is idempotent: a parcel already recorded (same order and tracking number,
+  compared without case or spaces, void ones included) is skipped and counted, so running
+  the same feed twice, or a carrier's second export formatting the numbers differently,
+  never creates a second shipment (nor a second customer email). The same tracking
+  number twice in one feed is an error naming both lines. Trackless parcels are counted
+  per (order, carrier, service, shipped_at when given): identical trackless rows are
+  split parcels, and a re-imported feed records none of them twice (see
+  :class:`_TracklessParcels`).
 - A tracking URL without a tracking number is refused: Squarespace only takes a URL on a
   shipment, which needs a number, so it would be silently lost.
 """
@@ -36,7 +51,8 @@ from datetime import datetime
 from typing import Any
 
 from sqsync.clock import utcnow
-from sqsync.domain.despatch import Despatch, DespatchSummary
+from sqsync.domain.despatch import Despatch, DespatchSummary, VoidSummary, tracking_key
+from sqsync.domain.orders import CANCELED, CANCELLED, CANCELLED_IN_SQUARESPACE, HOLDING, NEW
 from sqsync.errors import InputError
 from sqsync.store import despatches as db
 from sqsync.store.database import Store, utc_text
@@ -44,61 +60,118 @@ from sqsync.store.owners import resolve_order
 
 log = logging.getLogger("sqsync.despatch")
 
+# The statuses a despatch is recorded for without --force: an order to ship, and one
+# already despatched (a late parcel of a split despatch).
+SHIPPABLE = ("NEW", "DESPATCHED")
+
+
+class DespatchRefused(InputError):
+    """Rows refused for their order's status; nothing was written. ``reasons`` holds one
+    line per refused row, ``rows`` how many rows there were."""
+
+    def __init__(self, reasons: list[str], rows: int) -> None:
+        self.reasons = reasons
+        self.rows = rows
+        super().__init__(f"{len(reasons)} of {rows} despatches refused; nothing was recorded")
+
 
 def record_despatches(
     store: Store,
     despatches: Sequence[Despatch],
     *,
+    force: bool = False,
+    skip_refused: bool = False,
     clock: Callable[[], datetime] = utcnow,
 ) -> DespatchSummary:
     """Record every despatch in one transaction, all or nothing (see the module doc)."""
     now = clock()
     now_text = utc_text(now)
     summary = DespatchSummary()
+    refused: list[str] = []
     seen: dict[tuple[int, str], str] = {}
     trackless = _TracklessParcels()
     despatched_now: set[int] = set()
     with store.transaction() as conn:
         for despatch in despatches:
-            order = _resolve(conn, despatch)
+            order = resolve_order(
+                conn, despatch.order_number, despatch.client, where=despatch.where
+            )
             if despatch.tracking_number is not None:
-                key = (order.id, despatch.tracking_number)
+                key = (order.id, tracking_key(despatch.tracking_number))
                 if key in seen:
                     raise InputError(
                         f"{despatch.where}: order {order.order_number}: the same parcel "
                         f"({_parcel(despatch)}) is already on {seen[key]}"
                     )
                 seen[key] = despatch.where
-                recorded = db.has_shipment(conn, order.id, despatch.tracking_number)
+                recorded = key[1] in db.tracking_keys(conn, order.id)
             else:
                 recorded = trackless.already_recorded(conn, order.id, despatch)
             if recorded:
                 summary.already_recorded += 1
                 continue
-            shipped_at = utc_text(despatch.shipped_at or now)
-            if order.id in despatched_now:
-                pass  # another parcel of an order this feed despatched: a split despatch
-            elif order.status in ("NEW", "HOLDING"):
-                shortfalls = db.mark_despatched(conn, order.id, shipped_at, now_text)
-                summary.shortfalls += [f"order {order.order_number}: {s}" for s in shortfalls]
-                despatched_now.add(order.id)
-                summary.orders_despatched += 1
-            else:
-                summary.late_parcels += 1
-            db.add_shipment(
-                conn,
-                order.id,
-                carrier=despatch.carrier,
-                service=despatch.service,
-                tracking_number=despatch.tracking_number,
-                tracking_url=despatch.tracking_url,
-                shipped_at=shipped_at,
-                created_at=now_text,
-            )
-            summary.shipments += 1
+            if order.status not in SHIPPABLE and not force:
+                refused.append(f"{despatch.where}: {refusal(order)}")
+                continue
+            if refused and not skip_refused:
+                continue  # the feed is refused: only the other refusals are still wanted
+            _record(conn, order, despatch, summary, despatched_now, now_text)
+        if refused and not skip_refused:
+            raise DespatchRefused(refused, len(despatches))
+    summary.skipped = refused
     for shortfall in summary.shortfalls:
         log.warning("despatch: stock count too low, on hand stopped at 0: %s", shortfall)
     return summary
+
+
+def refusal(order: db.OrderRef) -> str:
+    """Why a despatch for ``order`` is refused: ``order SQ-1 is HOLDING (payment_state:
+    REFUNDED)``, its problems being the codes ``sqsync orders`` shows."""
+    detail = f" ({', '.join(order.problems)})" if order.status == HOLDING and order.problems else ""
+    return f"order {order.order_number} is {order.status}{detail}; not recorded"
+
+
+def _record(
+    conn: Any,
+    order: db.OrderRef,
+    despatch: Despatch,
+    summary: DespatchSummary,
+    despatched_now: set[int],
+    now_text: str,
+) -> None:
+    """Add one parcel, despatching its order (units off on hand) the first time."""
+    shipped_at = utc_text(despatch.shipped_at) if despatch.shipped_at else now_text
+    push_state = "pending"
+    if order.id in despatched_now:
+        pass  # another parcel of an order this feed despatched: a split despatch
+    elif order.status in (NEW, HOLDING):
+        shortfalls = db.mark_despatched(conn, order.id, shipped_at, now_text)
+        summary.shortfalls += [f"order {order.order_number}: {s}" for s in shortfalls]
+        despatched_now.add(order.id)
+        summary.orders_despatched += 1
+    elif order.status == "DESPATCHED":
+        summary.late_parcels += 1
+    else:
+        # Forced for an order that will not be shipped (CANCELLED): the goods left before
+        # the cancellation arrived, so the shelf is short, but Squarespace must not be told
+        # (a cancelled order takes no fulfilment; the customer is not emailed).
+        push_state = "local_only"
+        summary.local_only += 1
+        if order.despatched_at is None:
+            shortfalls = db.mark_left_anyway(conn, order.id, shipped_at, now_text)
+            summary.shortfalls += [f"order {order.order_number}: {s}" for s in shortfalls]
+    db.add_shipment(
+        conn,
+        order.id,
+        carrier=despatch.carrier,
+        service=despatch.service,
+        tracking_number=despatch.tracking_number,
+        tracking_url=despatch.tracking_url,
+        shipped_at=shipped_at,
+        created_at=now_text,
+        push_state=push_state,
+    )
+    summary.shipments += 1
 
 
 class _TracklessParcels:
@@ -132,18 +205,60 @@ def _parcel(despatch: Despatch) -> str:
     return f"{despatch.carrier} {despatch.service} without tracking"
 
 
-def _resolve(conn: Any, despatch: Despatch) -> db.OrderRef:
-    order = resolve_order(conn, despatch.order_number, despatch.client, where=despatch.where)
-    if order.status == "CANCELLED":
-        raise InputError(
-            f"{despatch.where}: order {order.order_number} is CANCELLED and cannot be despatched"
-        )
-    return order
-
-
 def retry_failed(store: Store, order_number: str, client: str | None = None) -> int:
     """Put the order's failed shipments back to pending (after fixing the cause); return
     how many. Raises InputError when the order is unknown, AmbiguousError when several
     clients have that number."""
     with store.transaction() as conn:
         return db.retry_failed(conn, resolve_order(conn, order_number, client).id)
+
+
+def void_despatch(
+    store: Store,
+    order_number: str,
+    client: str | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> VoidSummary:
+    """Discard the order's shipments that will never go (see the module doc).
+
+    Raises InputError (one line) when the order has none: a shipment in Squarespace
+    (pushed) or maybe on its way (sending) is not this command's to discard.
+    """
+    now_text = utc_text(clock())
+    with store.transaction() as conn:
+        order = resolve_order(conn, order_number, client)
+        states = db.push_states(conn, order.id)
+        voided = db.void_shipments(conn, order.id, now_text)
+        if not voided:
+            raise InputError(f"order {order.order_number} has nothing to void: {_held(states)}")
+        summary = VoidSummary(order.order_number, voided, status=order.status)
+        if states.get("pushed") or states.get("sending"):
+            summary.units_kept = True
+            return summary
+        if order.status == "DESPATCHED" or order.despatched_at is not None:
+            summary.returned = db.return_stock(conn, order.id, now_text)
+        summary.status = _status_after_void(order)
+        db.undespatch(conn, order.id, summary.status, now_text)
+    return summary
+
+
+def _status_after_void(order: db.OrderRef) -> str:
+    """The status of an order whose despatch is undone: as if it had never shipped."""
+    if order.status != "DESPATCHED":
+        return order.status  # a forced parcel of a CANCELLED order: it stays CANCELLED
+    if order.sq_fulfillment_status == CANCELED or CANCELLED_IN_SQUARESPACE in order.problems:
+        return CANCELLED
+    return HOLDING if order.problems else NEW
+
+
+def _held(states: dict[str, int]) -> str:
+    """What the order's shipments are, when none can be voided."""
+    if not states:
+        return "it has no shipments"
+    why = {
+        "pushed": "already in Squarespace",
+        "sending": "being pushed: push-despatch settles it first",
+        "void": "already void",
+    }
+    return "; ".join(f"{count} {state} ({why[state]})" for state, count in sorted(states.items()))
