@@ -78,9 +78,35 @@ def test_state_with_generator_options_is_a_usage_error(tmp_path):
 
 def test_unreadable_state_file_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["emulator", "--state", str(tmp_path / "missing.json")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "sqsync: error: cannot read emulator state" in result.output
+
+
+def test_a_state_file_it_could_not_serve_is_refused_in_one_line_exit_2(tmp_path):
+    # A quantity of "7" used to load, then answer 500 to every inventory adjustment.
+    path = tmp_path / "shop.json"
+    item = {"variantId": "v1", "sku": "A", "descriptor": "A", "isUnlimited": False}
+    path.write_text(json.dumps({"inventory": [{**item, "quantity": "7"}]}))
+    process = subprocess.run(
+        [sys.executable, "-m", "sqsync", "emulator", "--port", "0", "--state", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode == 2
+    assert process.stdout == ""  # it never started: no URL, no key
+    assert process.stderr.count("\n") == 1
+    assert process.stderr.startswith(f"sqsync: error: emulator state {path} is not usable: ")
+    assert 'inventory item 0 (variantId "v1"): quantity must be a whole number' in (process.stderr)
+
+
+def test_serve_options_given_to_an_order_command_are_refused(tmp_path):
+    result = CliRunner().invoke(cli, ["emulator", "--orders", "5", "order", "cancel", "1001"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "sqsync: error: --orders only apply when serving, not to `emulator order`\n"
+    )
 
 
 def test_port_in_use_is_one_line():

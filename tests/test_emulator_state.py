@@ -167,6 +167,112 @@ def test_bad_state_file_is_an_input_error(tmp_path, content, words):
     assert str(path) in str(caught.value)
 
 
+def _shop_file(tmp_path, **changes):
+    """A valid saved shop (one order, one variant), with ``changes`` applied by path
+    (``"inventory.0.quantity": "7"``; a value of ``...`` deletes the field)."""
+    order = EmulatorState().make_order(sku="MY-SKU")
+    order.update(id="o1", orderNumber="7", modifiedOn="2024-01-01T00:00:00.000Z")
+    item = {"variantId": "v1", "sku": "MY-SKU", "descriptor": "Mine", "isUnlimited": False,
+            "quantity": 4}  # fmt: skip
+    data = {"orders": [order], "inventory": [item], "keys": {"k": {"orders": "rw"}}}
+    for where, value in changes.items():
+        *parents, last = where.split(".")
+        target = data
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        key = int(last) if isinstance(target, list) else last
+        if value is ...:
+            del target[key]
+        else:
+            target[key] = value
+    path = tmp_path / "shop.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_the_valid_shop_file_of_these_tests_loads(tmp_path):
+    assert EmulatorState.load(_shop_file(tmp_path)).counts() == {"orders": 1, "variants": 1}
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        # Each loaded once, then answered 500 on the first request that met it.
+        ({"inventory.0.quantity": "7"}, 'inventory item 0 (variantId "v1"): quantity must be'
+         ' a whole number from 0 to 999999999, not "7"'),
+        ({"inventory.0.quantity": -1}, "quantity must be a whole number"),
+        ({"inventory.0.quantity": True}, "quantity must be a whole number"),
+        ({"inventory.0.isUnlimited": ...}, "isUnlimited must be true or false, not null"),
+        ({"inventory.0.sku": 12}, "sku must be a string"),
+        ({"inventory.0": "v1"}, "inventory item 0 must be an object"),
+        ({"inventory": {"v1": {}}}, "inventory must be a list"),
+        ({"orders.0.fulfillmentStatus": "CANCELLED"}, 'fulfillmentStatus must be PENDING or'
+         ' FULFILLED or CANCELED, not "CANCELLED"'),
+        ({"orders.0.paymentState": "paid"}, "paymentState must be null or one of"),
+        ({"orders.0.createdOn": "yesterday"}, "createdOn must be an ISO-8601 UTC time"),
+        ({"orders.0.orderNumber": 7}, "orderNumber must be a non-empty string"),
+        ({"orders.0.testmode": "no"}, "testmode must be true or false"),
+        ({"orders.0.lineItems": {}}, "lineItems must be a list"),
+        ({"orders.0.lineItems.0.quantity": "1"}, 'order 0 (id "o1"): lineItems[0].quantity must'
+         ' be a whole number from 1 to 999999999, not "1"'),
+        ({"orders.0.lineItems.0.id": ...}, "lineItems[0].id must be a non-empty string"),
+        ({"orders.0.lineItems.0.unitPricePaid": {"value": 10, "currency": "GBP"}},
+         "lineItems[0].unitPricePaid.value must be a decimal string"),
+        ({"orders.0.grandTotal": "10.00"}, "grandTotal must be an object"),
+        ({"orders.0.shippingAddress": "Leeds"}, "shippingAddress must be an object or null"),
+        ({"orders.0.shippingAddress.countryCode": 44}, "shippingAddress.countryCode must be"),
+        ({"orders.0.fulfillments": [{"shipDate": "soon"}]}, "fulfillments[0].shipDate must be"),
+        ({"orders.0.shippingLines": [{"method": 1}]}, "shippingLines[0].method must be"),
+        ({"inventry": []}, 'unknown top-level key "inventry"'),
+        ({"keys.k": "rw"}, "key 0 must be an object"),
+        ({"keys.k": {"orders": "rw", "expired": "no"}}, "expired must be true or false"),
+    ],
+)  # fmt: skip
+def test_a_shop_the_emulator_could_not_serve_is_refused_at_load(tmp_path, changes, words):
+    path = _shop_file(tmp_path, **changes)
+    with pytest.raises(InputError) as caught:
+        EmulatorState.load(path)
+    message = str(caught.value)
+    assert message.startswith(f"emulator state {path} is not usable: "), message
+    assert words in message
+    assert "\n" not in message
+
+
+def test_ids_and_order_numbers_must_be_unique(tmp_path):
+    path = _shop_file(tmp_path)
+    data = json.loads(path.read_text())
+    data["inventory"].append(dict(data["inventory"][0]))
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"inventory item 1 .*another inventory item has this"):
+        EmulatorState.load(path)
+    data = json.loads(_shop_file(tmp_path).read_text())
+    data["orders"].append({**data["orders"][0], "id": "o2"})
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r'order 1 \(id "o2"\): orderNumber "7" is also order 0'):
+        EmulatorState.load(path)
+
+
+def test_a_key_is_never_named_in_a_refusal(tmp_path):
+    path = _shop_file(tmp_path, **{"keys.sk-secret-key": "rw"})
+    with pytest.raises(InputError) as caught:
+        EmulatorState.load(path)
+    assert "sk-secret-key" not in str(caught.value)
+
+
+def test_a_saved_shop_after_every_operation_loads_again(tmp_path, emulator_http, emulator):
+    # What the emulator itself writes must pass its own checks.
+    order_id = emulator.add_order(emulator.make_order())
+    shipment = {"shipDate": "2024-01-02T00:00:00Z", "carrierName": "RM", "service": "T48",
+                "trackingNumber": "RM1"}  # fmt: skip
+    body = {"shouldSendNotification": False, "shipments": [shipment]}
+    answer = emulator_http.post(f"/1.0/commerce/orders/{order_id}/fulfillments", json=body)
+    assert answer.status_code == 204
+    emulator.state.place_order(quantity=2, shipping_method="Express")
+    emulator.state.refund_order(order_id)
+    emulator.state.save(tmp_path / "after.json")
+    assert EmulatorState.load(tmp_path / "after.json").counts()["orders"] == 2
+
+
 def test_missing_state_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         EmulatorState.load(tmp_path / "missing.json")

@@ -116,6 +116,7 @@ def test_status_command_table_and_json(tmp_path):
         "jobs",
         "last_error",
         "locked_by",
+        "needs_attention",
         "orders",
         "stock_sync",
         "uncounted_skus",

@@ -7,6 +7,10 @@ is the stable ``status --json`` output documented in the README.
 Orders stored under a connection name the config no longer has (:func:`orphans`) are not
 a connection of the report: they are told to people after the summary (:func:`orphan_lines`)
 and, under ``--json``, on stderr, so the JSON array keeps its one shape.
+
+``needs_attention`` lists, per connection, each thing no job will settle by itself
+(:func:`needs_attention`); ``status --check`` prints one line per item
+(:func:`attention_lines`) and exits 1 when there is any, for a monitoring check.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqsync.check import orphan_advice
 from sqsync.clock import utcnow
 from sqsync.jobs.schedule import jobs_for, next_due
 from sqsync.store import Store, utc_text
+from sqsync.store.attention import failed_shipments, holding_orders
 from sqsync.store.connections import orphaned_orders
 from sqsync.store.despatches import shipment_counts
 from sqsync.store.locks import holder, is_stale
@@ -59,7 +64,7 @@ def connection_status(
             "next_due": utc_text(due) if due is not None and due > now else "now",
         }
     shipments = shipment_counts(store, connection.name)
-    return {
+    status: dict[str, Any] = {
         "connection": connection.name,
         "active": connection.active,
         "stock_sync": connection.stock_sync,
@@ -79,6 +84,74 @@ def connection_status(
         "last_error": last_error(store, connection.name),
         "locked_by": lock.describe() if lock is not None and working else None,
     }
+    status["needs_attention"] = needs_attention(store, connection, status)
+    return status
+
+
+def needs_attention(
+    store: Store, connection: Connection, status: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each thing of this connection that waits for a person, as ``{"kind": ..., ...}``.
+
+    Kinds: ``holding_order``, ``failed_shipment``, ``unreadable_order``, and for a
+    connection that syncs stock ``uncounted_sku``, ``unmatched_variant``, ``duplicate_sku``.
+    What the last stock sync saw is left out once stock_sync is off: no sync will run to
+    clear it, so it would keep a monitoring check failing for ever.
+    """
+    items: list[dict[str, Any]] = [
+        {"kind": "holding_order", **order} for order in holding_orders(store, connection.name)
+    ]
+    items += [
+        {"kind": "failed_shipment", **shipment}
+        for shipment in failed_shipments(store, connection.name)
+    ]
+    items += [{"kind": "unreadable_order", **order} for order in status["unreadable_orders"]]
+    if connection.stock_sync:
+        items += [{"kind": "uncounted_sku", "sku": sku} for sku in status["uncounted_skus"]]
+        items += [{"kind": "unmatched_variant", **v} for v in status["unmatched_variants"]]
+        items += [
+            {"kind": "duplicate_sku", "sku": sku, "variant_ids": list(ids)}
+            for sku, ids in status["duplicate_skus"].items()
+        ]
+    return items
+
+
+def _attention_line(item: dict[str, Any]) -> str:
+    kind = item["kind"]
+    if kind == "holding_order":
+        why = ", ".join(item["problems"])
+        return f"order {item['order_number']} is HOLDING" + (f": {why}" if why else "")
+    if kind == "failed_shipment":
+        tracking = item["tracking_number"]
+        what = f"shipment {tracking}" if tracking else "a shipment without tracking"
+        return (
+            f"{what} of order {item['order_number']} was refused by Squarespace: {item['error']}"
+            " (fix it, then `sqsync despatch retry ORDER`)"
+        )
+    if kind == "unreadable_order":
+        return (
+            f"Squarespace order {item['squarespace_id']} could not be read since "
+            f"{_short_time(item['first_seen'])}: {item['error']}"
+        )
+    if kind == "uncounted_sku":
+        return f"SKU {item['sku']} was never counted, so not synced (`sqsync stock set SKU N`)"
+    if kind == "unmatched_variant":
+        sku = item["sku"]
+        why = "it has no SKU" if sku is None else f"SKU {sku} is unknown to the warehouse"
+        return f"variant {item['variant_id']} is left alone by the stock sync: {why}"
+    if kind == "duplicate_sku":
+        ids = item["variant_ids"]
+        return f"SKU {item['sku']} is on {len(ids)} variants: {', '.join(ids)}"
+    raise ValueError(f"unknown needs_attention kind {kind!r}")
+
+
+def attention_lines(report: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per thing that waits for a person, each naming its connection."""
+    return [
+        f"{status['connection']}: {_attention_line(item)}"
+        for status in report
+        for item in status["needs_attention"]
+    ]
 
 
 def _state(store: Store, connection: str, key: str, default: Any) -> Any:

@@ -11,6 +11,8 @@ from sqsync.cli import (  # noqa: F401  (registration side effects)
     despatch,
     emulator,
     import_orders,
+    init,
+    inventory,
     operate,
     orders,
     stock,

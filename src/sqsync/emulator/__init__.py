@@ -11,7 +11,9 @@ exactly as production would, and it can inject faults real servers only produce 
 
 Modules: :mod:`.server` (HTTP), :mod:`.state` (the shop and its operations),
 :mod:`.validation` (request checks), :mod:`.wire` (envelopes, timestamps, cursors),
-:mod:`.faults` (injected failures), :mod:`.generate` (seeded realistic data).
+:mod:`.faults` (injected failures), :mod:`.generate` (seeded realistic data),
+:mod:`.shop_file` (checks on a saved shop), :mod:`.admin` (the merchant's side: change
+orders while it serves).
 """
 
 from sqsync.emulator.faults import FAULT_KINDS, Fault, Faults

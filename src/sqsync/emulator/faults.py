@@ -1,4 +1,5 @@
-"""Injected failures: the next N matching requests fail, or a seeded share of all requests.
+"""Injected failures: the next N matching requests fail, or a seeded share of all requests,
+and apart from those a seeded share of dropped connections (:meth:`Faults.set_drop_rate`).
 
 A fault answers a 5xx or 429 with the error envelope, or ``"drop"``s the connection without
 any answer. With ``after_apply`` the request is handled first (the change happens) and only
@@ -46,6 +47,8 @@ class Faults:
         self._rng = random.Random(0)
         self._kinds: tuple[str, ...] = FAULT_KINDS
         self._after_apply_share = 0.0
+        self._drop_rate = 0.0
+        self._drop_after_apply_share = 0.0
 
     def add(
         self,
@@ -83,10 +86,21 @@ class Faults:
             self._kinds = tuple(kinds)
             self._after_apply_share = after_apply
 
+    def set_drop_rate(self, rate: float, after_apply: float = 0.0) -> None:
+        """Drop the connection of a ``rate`` share of requests (drawn after, and apart from,
+        :meth:`set_rate`'s failures, from the same seeded generator); of the dropped POSTs,
+        an ``after_apply`` share are dropped after the change was made."""
+        if not 0.0 <= rate <= 1.0 or not 0.0 <= after_apply <= 1.0:
+            raise ValueError("rate and after_apply must be between 0 and 1")
+        with self._lock:
+            self._drop_rate = rate
+            self._drop_after_apply_share = after_apply
+
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
             self._rate = 0.0
+            self._drop_rate = 0.0
 
     @property
     def pending(self) -> int:
@@ -113,4 +127,7 @@ class Faults:
                     and self._rng.random() < self._after_apply_share
                 )
                 return Fault(kind, late)
+            if self._drop_rate and self._rng.random() < self._drop_rate:
+                late = method == "POST" and self._rng.random() < self._drop_after_apply_share
+                return Fault("drop", late)
         return None

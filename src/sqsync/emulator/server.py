@@ -5,6 +5,12 @@ Every request goes through the same steps, in this order: count it, call
 the route (404, 405) and the key's permission (403), apply the per-key rate limit (429),
 then either answer an injected fault or handle it. The handlers parse with
 :mod:`~sqsync.emulator.validation` and act through :class:`EmulatorState`.
+
+A request whose body ends before its Content-Length (the client hung up mid-request) is
+not handled at all, and a client that hangs up before its answer is a debug line, never a
+traceback. Paths under ``/_emulator/`` are the merchant's side (:mod:`.admin`): cancel,
+refund or fulfil an order, or have a customer place one, while the emulator serves; they
+take no key and are never counted, slowed or failed.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import json
 import logging
 import re
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -24,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sqsync.emulator.admin import ADMIN_PREFIX, admin_answer
 from sqsync.emulator.faults import FAULT_KINDS, Faults
 from sqsync.emulator.state import EmulatorState, Stats
 from sqsync.emulator.validation import (
@@ -111,6 +119,8 @@ class Emulator:
         self.faults = Faults()
         self.before_request: Callable[[str, str], None] | None = None
         self.sleep: Callable[[float], None] = time.sleep
+        # Seconds a fulfilment takes to apply (see slow_apply).
+        self.apply_delay = 0.0
         self._windows: dict[str, deque[float]] = {}
         self._windows_lock = threading.Lock()
         self._server: _Server | None = None
@@ -202,6 +212,28 @@ class Emulator:
         after_apply: float = 0.5,
     ) -> None:
         self.faults.set_rate(rate, seed, kinds, after_apply)
+
+    def slow_apply(self, seconds: float) -> None:
+        """Make each adjustment and fulfilment take ``seconds`` to apply, for rehearsing a
+        client that times out while Squarespace is still at work.
+
+        An adjustment waits while its Idempotency-Key is claimed, so a retry meanwhile is
+        answered 409 in progress, as Squarespace does; a fulfilment (no key) waits before
+        it is applied, and the answer comes after both.
+        """
+        if seconds < 0:
+            raise ValueError("seconds must be at least 0")
+        self.apply_delay = seconds
+        if not seconds:
+            return
+        earlier = self.state.during_adjustment
+
+        def wait(key: str) -> None:
+            self.sleep(seconds)
+            if earlier is not None:
+                earlier(key)
+
+        self.state.during_adjustment = wait
 
     # ----------------------------------------------------------------- request pipeline
 
@@ -301,8 +333,21 @@ class _Handler(BaseHTTPRequestHandler):
         emu = self.server.emulator
         split = urlsplit(self.path)
         path = split.path
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = max(0, int(self.headers.get("Content-Length") or 0))
+        except ValueError:
+            self.close_connection = True
+            self._send(*_error_answer(invalid("The Content-Length header is not a number.")))
+            return
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            # The client hung up mid-request: half a body must never be applied.
+            log.debug("emulator: %s %s: the client hung up mid-request", method, path)
+            self.close_connection = True
+            return
+        if path.startswith(ADMIN_PREFIX):
+            self._send(*admin_answer(emu.state, method, path, raw))
+            return
         route, route_error = _resolve(method, path)
         emu.stats.record_request(method, route.template if route else "(unknown)")
         try:
@@ -387,7 +432,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _fulfil(self, params: dict[str, list[str]], raw: bytes, order_id: str) -> Answer:
         notify, shipments = parse_fulfilment(_json_body(raw, self.headers.get("Content-Type")))
-        self.server.emulator.state.fulfil(order_id, notify, shipments)
+        emu = self.server.emulator
+        if emu.apply_delay:
+            emu.sleep(emu.apply_delay)
+        emu.state.fulfil(order_id, notify, shipments)
         return 204, None, {}
 
     def _list_inventory(self, params: dict[str, list[str]], raw: bytes) -> Answer:
@@ -425,6 +473,15 @@ class _Server(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-request or before its answer is routine (a timeout, a
+        killed job): one debug line. Anything else is logged with its traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("emulator: client %s hung up: %s", client_address[0], error)
+            return
+        log.error("emulator: request from %s failed", client_address[0], exc_info=True)
 
     def track(self, connection: socket.socket) -> None:
         with self._connections_lock:

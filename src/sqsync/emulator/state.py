@@ -16,6 +16,9 @@ Where Squarespace's behaviour is not documented, the emulator chooses, and says 
   operations. An Idempotency-Key reused with a different body answers 400; a key whose
   first attempt failed is not used up; keys are remembered for the life of the state.
 - Increments past :data:`~sqsync.emulator.validation.MAX_STOCK` answer ``409 STOCK_EXCEEDS_MAX``.
+- The merchant's side (:mod:`.admin`): cancelling a canceled order, refunding a refunded
+  one or fulfilling a canceled one answers ``409``; a merchant's fulfilment (not through
+  the API) is not counted in ``fulfilments_applied`` and sends no email.
 - ``GET /1.0/authorization/website`` names the site a key opens: the state's own site (one
   per state, a new id each time it is made) unless the key was added with ``site=`` naming
   another; a key added with ``website=None`` is refused it (403).
@@ -68,6 +71,10 @@ class KeyInfo:
             raise ValueError('permissions must be "r", "rw" or None')
         if self.website not in ("r", None):
             raise ValueError('the website permission must be "r" or None')
+        if not isinstance(self.expired, bool):
+            raise ValueError("expired must be true or false")
+        if self.site is not None and not isinstance(self.site, str):
+            raise ValueError("site must be a string or None")
 
     @property
     def full(self) -> bool:
@@ -177,6 +184,10 @@ class EmulatorState:
         # Called with the Idempotency-Key while an adjustment is claimed but not yet applied:
         # lets a test hold a request "in flight" without sleeping.
         self.during_adjustment: Callable[[str], None] | None = None
+        # Called with the order id when a fulfilment has arrived but is not yet applied, with
+        # no lock held: a test holds the POST "in flight" (a slow Squarespace) and meanwhile
+        # runs a rerun, without sleeping.
+        self.during_fulfilment: Callable[[str], None] | None = None
         # Variants whose adjustments answer 500: a server failing on one item, for
         # rehearsing a batch that keeps failing while the others go through.
         self.failing_variants: set[str] = set()
@@ -224,9 +235,11 @@ class EmulatorState:
             raise InputError(f"cannot read emulator state {path}: {error.strerror}") from None
         except ValueError as error:
             raise InputError(f"emulator state {path} is not valid JSON: {error}") from None
+        from sqsync.emulator.shop_file import check_shop
+
         try:
-            if not isinstance(data, dict):
-                raise ValueError("the top level must be an object")
+            # Refused now, naming the record, rather than answered with a 500 later.
+            check_shop(data)
             keys = {key: KeyInfo(**info) for key, info in (data.get("keys") or {}).items()}
             return cls(data.get("orders") or [], data.get("inventory") or [], keys)
         except (TypeError, ValueError, AttributeError) as error:
@@ -436,6 +449,81 @@ class EmulatorState:
                 raise ValueError(f"variant {variant_id} has only {item['quantity']} in stock")
             item["quantity"] -= qty
 
+    # ----------------------------------------------------------------- the merchant's admin
+
+    def place_order(
+        self, sku: str | None = None, quantity: int = 1, shipping_method: str | None = None
+    ) -> dict[str, Any]:
+        """A customer places an order for ``quantity`` of the variant with ``sku`` (default:
+        the first variant); a SKU no variant has is ordered without a variantId. Returns it."""
+        with self._lock:
+            variant = next(
+                (self._shop.inventory[vid] for vid in self._shop.variant_index
+                 if sku is None or self._shop.inventory[vid].get("sku") == sku),
+                None,
+            )  # fmt: skip
+            order = self.make_order(
+                sku=sku if sku is not None else (variant or {}).get("sku", "SKU-1"),
+                variant_id=(variant or {}).get("variantId"),
+                quantity=quantity,
+            )
+            if variant is not None:
+                order["lineItems"][0]["productName"] = variant.get("descriptor")
+            if shipping_method is not None and order["shippingLines"]:
+                order["shippingLines"][0]["method"] = shipping_method
+                order["shippingOptionName"] = shipping_method
+            order_id = self.add_order(order)
+            return copy.deepcopy(self._shop.orders[order_id])
+
+    def cancel_order(self, ref: str) -> dict[str, Any]:
+        """The merchant cancels an order in Squarespace (any but a canceled one); ``ref``
+        is its id or order number, as for the other merchant actions."""
+        with self._lock:
+            order = self._existing(ref)
+            if order.get("fulfillmentStatus") == "CANCELED":
+                raise ApiError(409, f"Order {ref} is already canceled.")
+            order["fulfillmentStatus"] = "CANCELED"
+            self._touch(order)
+            return copy.deepcopy(order)
+
+    def refund_order(self, ref: str) -> dict[str, Any]:
+        """The merchant refunds an order in full: paymentState REFUNDED."""
+        with self._lock:
+            order = self._existing(ref)
+            if order.get("paymentState") == "REFUNDED":
+                raise ApiError(409, f"Order {ref} is already refunded.")
+            order["paymentState"] = "REFUNDED"
+            order["refundedTotal"] = copy.deepcopy(order.get("grandTotal"))
+            self._touch(order)
+            return copy.deepcopy(order)
+
+    def mark_fulfilled(self, ref: str, shipment: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The merchant marks an order fulfilled in Squarespace, not through the API (so no
+        fulfilment is counted), adding ``shipment`` (camelCase fields) if given."""
+        with self._lock:
+            order = self._existing(ref)
+            if order.get("fulfillmentStatus") == "CANCELED":
+                raise ApiError(409, f"Order {ref} is canceled and cannot be fulfilled.")
+            if shipment is not None:
+                stamped = {"shipDate": ms_to_iso(self._now_ms()), **shipment}
+                order["fulfillments"] = [*(order.get("fulfillments") or []), stamped]
+            order["fulfillmentStatus"] = "FULFILLED"
+            if not order.get("fulfilledOn"):
+                order["fulfilledOn"] = ms_to_iso(self._now_ms())
+            self._touch(order)
+            return copy.deepcopy(order)
+
+    def _existing(self, ref: str) -> dict[str, Any]:
+        """The order with id ``ref``, else the one numbered ``ref`` (what a merchant sees)."""
+        order = self._shop.orders.get(ref)
+        if order is None:
+            order = next(
+                (o for o in self._shop.orders.values() if o.get("orderNumber") == ref), None
+            )
+        if order is None:
+            raise ApiError(404, f"Order {ref} was not found.", "INVALID_ARGUMENT")
+        return order
+
     def _order(self, order_id: str) -> dict[str, Any]:
         try:
             return self._shop.orders[order_id]
@@ -503,6 +591,8 @@ class EmulatorState:
             return json.dumps([self._shop.inventory[vid] for vid in variant_ids])
 
     def fulfil(self, order_id: str, notify: bool, shipments: list[dict[str, Any]]) -> None:
+        if self.during_fulfilment is not None:
+            self.during_fulfilment(order_id)
         with self._lock:
             order = self._shop.orders.get(order_id)
             if order is None:
