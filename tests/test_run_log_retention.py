@@ -129,3 +129,37 @@ def test_every_run_log_lookup_is_an_index_search_not_a_scan(store, monkeypatch):
         " ORDER BY r.started_at LIMIT 10"
     )
     assert "SCAN r" not in plan(store, prune_sql, ("2026",))
+
+
+def test_run_log_days_comes_from_the_store_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACME_KEY", "unused")
+    path = write_config(tmp_path)
+    text = path.read_text().replace('path = "sqsync.db"', 'path = "sqsync.db"\nrun_log_days = 7')
+    path.write_text(text)
+    assert load_config(path).store.run_log_days == 7
+    path.write_text(text.replace("run_log_days = 7", "run_log_days = 0"))
+    with pytest.raises(Exception, match="run_log_days"):
+        load_config(path)
+
+
+def test_sqsync_run_prunes_with_the_configured_days(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from sqsync.cli import cli
+
+    monkeypatch.setenv("ACME_KEY", "unused")
+    path = write_config(tmp_path)
+    path.write_text(
+        path.read_text().replace('path = "sqsync.db"', 'path = "sqsync.db"\nrun_log_days = 7')
+    )
+    now = datetime.now(UTC)
+    with Store.open(load_config(path).store_path) as store:
+        old = log_run(store, "acme", "import-orders", now - timedelta(days=10))
+        for job in ("import-orders", "push-despatch"):  # nothing is due
+            log_run(store, "acme", job, now)
+
+    result = CliRunner().invoke(cli, ["--config", str(path), "run"])
+
+    assert result.exit_code == 0, result.output
+    with Store.open(load_config(path).store_path) as store:
+        assert old not in ids(store) and len(ids(store)) == 2

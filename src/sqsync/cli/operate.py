@@ -53,6 +53,7 @@ def run(app: App, connections: tuple[str, ...], force: bool, workers: int, as_js
         workers=workers,
         client_factory=app.make_client,
         progress=app.progress or no_progress,
+        run_log_days=app.config.store.run_log_days,
     )
     if as_json:
         for outcome in outcomes:
@@ -69,8 +70,13 @@ def run(app: App, connections: tuple[str, ...], force: bool, workers: int, as_js
 @cli.command()
 @connection_option("Only this connection (repeatable; default: all configured).")
 @json_option("The whole status as one JSON document.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="For monitoring: print only what waits for a person, one line each; exit 1 if any.",
+)
 @pass_app
-def status(app: App, connections: tuple[str, ...], as_json: bool) -> None:
+def status(app: App, connections: tuple[str, ...], as_json: bool, check: bool) -> None:
     """Show each connection's last runs, next due times and waiting work.
 
     Per connection and job: when it last ran, how it went and what it did,
@@ -79,15 +85,25 @@ def status(app: App, connections: tuple[str, ...], as_json: bool) -> None:
     connection name that is no longer in the config are listed after it (on
     stderr with --json). Reads only the local store: no request is sent.
 
+    --check is for a monitoring check: it prints one line per thing that
+    waits for a person (a HOLDING order and its problems, a shipment
+    Squarespace refused, an order that could not be read, and with
+    stock_sync an uncounted SKU, a variant left alone or a SKU on several
+    variants; without -c, orders under a connection no longer in the
+    config) and exits 1, or prints nothing and exits 0. With --json it
+    prints the JSON (each connection's needs_attention) and exits the same.
+
     \b
     Example:
       sqsync status
       sqsync status --json | jq '.[] | {connection, orders}'
+      sqsync status --check || mail -s "sqsync needs you" ops@example.com
     """
     from sqsync.cli._root import emit_rows
     from sqsync.output import to_json
     from sqsync.status import (
         TABLE_COLUMNS,
+        attention_lines,
         orphan_lines,
         orphans,
         status_report,
@@ -100,15 +116,22 @@ def status(app: App, connections: tuple[str, ...], as_json: bool) -> None:
     with app.open_store(readonly=True) as store:
         report = status_report(store, chosen)
         unconfigured = orphan_lines(orphans(store, {c.name for c in config.connections}))
+    # An orphan is a whole connection's orders left behind; `-c NAME` asks about NAME only.
+    waiting = attention_lines(report) + ([] if connections else unconfigured)
     if as_json:
         click.echo(to_json(report, indent=2))
         for line in unconfigured:
             logging.getLogger("sqsync").warning(line)
-        return
-    emit_rows(table_rows(report), "table", TABLE_COLUMNS)
-    click.echo()
-    for line in summary_lines(report) + unconfigured:
-        click.echo(line)
+    elif check:
+        for line in waiting:
+            click.echo(line)
+    else:
+        emit_rows(table_rows(report), "table", TABLE_COLUMNS)
+        click.echo()
+        for line in summary_lines(report) + unconfigured:
+            click.echo(line)
+    if check and waiting:
+        raise SystemExit(1)
 
 
 @cli.command()

@@ -8,8 +8,11 @@ catalog.py      clients, warehouses, channels, products
 owners.py       which client / warehouse a command means (one rule for every command)
 stock.py        on_hand per client + warehouse + SKU; allocated and available
 movements.py    the stock movement log: every change of on_hand, its source and reason
+attention.py    what waits for a person (status --check)
 orders.py       orders and their items (read side: listing and serialising)
 order_writes.py orders and their items (write side: what import-orders stores)
+order_actions.py hold, release, cancel, close, and their audit rows
+changes.py      the order change feed (numbers given by triggers) for a WMS
 shipments.py    shipments (read side)
 despatches.py   shipments (write side: recording, push states)
 recording.py    recording despatches from a feed or a command (a store-side service)

@@ -164,8 +164,7 @@ def last_run(store: Store | sqlite3.Connection, connection: str, job: str) -> di
     row = (
         connection_of(store)
         .execute(
-            "SELECT * FROM run_log"
-            " WHERE connection = ? AND job = ? ORDER BY id DESC LIMIT 1",
+            "SELECT * FROM run_log WHERE connection = ? AND job = ? ORDER BY id DESC LIMIT 1",
             (connection, job),
         )
         .fetchone()
