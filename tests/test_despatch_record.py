@@ -166,7 +166,8 @@ def test_the_same_parcel_twice_in_one_feed_names_both_lines(run, store):
         ("SQ-1,DPD,Next Day,T9,ftp://x/y,", "line 3: tracking_url: must be an http(s) URL"),
         ("SQ-1,DPD,Next Day,,https://t.example/1,", "line 3: tracking_url given without"),
         ("SQ-1,DPD,Next Day,T9,,yesterday", "line 3: shipped_at: must be an ISO-8601 time"),
-        ("SQ-1,DPD,,T9,,", "line 3: service: required"),
+        # no service, and no courier map to take it from
+        ("SQ-1,DPD,,T9,,", "line 3: order SQ-1: no service given, and the order has no ship"),
     ],
     ids=["unknown", "long-carrier", "long-tracking", "url", "url-only", "time", "svc"],
 )

@@ -252,8 +252,9 @@ class DespatchRow(FeedRow):
     """A ``despatch import`` row (and the checks ``despatch add`` applies to its options)."""
 
     order_number: Annotated[Text, Field(max_length=200)]
-    carrier: Text
-    service: Text
+    # Left out (or empty): the order's mapped carrier and service (courier_map).
+    carrier: OptionalText = None
+    service: OptionalText = None
     tracking_number: OptionalText = None
     tracking_url: Annotated[OptionalText, BeforeValidator(_http_url)] = None
     shipped_at: Annotated[datetime | None, BeforeValidator(_aware_time)] = None

@@ -54,8 +54,13 @@ def despatch() -> None:
 
 @despatch.command("add")
 @click.argument("order_number")
-@click.option("--carrier", required=True, help="Carrier name (at most 100 characters).")
-@click.option("--service", required=True, help="Carrier service (at most 100 characters).")
+@click.option(
+    "--carrier", help="Carrier name (at most 100 characters). Default: the order's courier map."
+)
+@click.option(
+    "--service",
+    help="Carrier service (at most 100 characters). Default: the order's courier map.",
+)
 @click.option("--tracking-number", help="Tracking number; leave out for an untracked parcel.")
 @click.option("--tracking-url", help="Tracking page (http or https URL).")
 @click.option(
@@ -69,8 +74,8 @@ def despatch() -> None:
 def add_despatch(
     app: App,
     order_number: str,
-    carrier: str,
-    service: str,
+    carrier: str | None,
+    service: str | None,
     tracking_number: str | None,
     tracking_url: str | None,
     shipped_at: str | None,
@@ -127,12 +132,12 @@ def import_despatches(
 ) -> None:
     """Record despatches from a CSV or NDJSON feed, all or nothing.
 
-    Columns: order_number, carrier, service, and optionally tracking_number,
-    tracking_url, shipped_at (ISO-8601 with a timezone; default now) and
-    client. Several rows for one order are several parcels. A bad row is
-    reported with its line number and nothing is written; rows already
-    recorded (same order and tracking number, in any case, with or without
-    spaces) are skipped, so a feed can be imported twice safely. Rows for
+    Columns: order_number, carrier, service (left out: the order's courier
+    map), and optionally tracking_number, tracking_url, shipped_at (ISO-8601
+    with a timezone; default now) and client. Several rows for one order are
+    several parcels. A bad row is reported with its line number and nothing
+    is written; rows already recorded (same order and tracking number, in
+    any case, with or without spaces) are skipped, so a feed can be imported twice safely. Rows for
     orders that are HOLDING or CANCELLED are refused, one line each, and
     nothing is written, unless --skip-refused (record the rest) or --force.
 

@@ -22,8 +22,9 @@ class Despatch:
 
     where: str
     order_number: str
-    carrier: str
-    service: str
+    # None: take the order's mapped carrier and service (courier_map) when recorded.
+    carrier: str | None
+    service: str | None
     tracking_number: str | None = None
     tracking_url: str | None = None
     shipped_at: datetime | None = None

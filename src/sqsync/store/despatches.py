@@ -50,6 +50,10 @@ class OrderRef:
     problems: tuple[str, ...] = ()
     despatched_at: str | None = None
     sq_fulfillment_status: str | None = None
+    # What the courier map gave the order's shipping method (None: not mapped).
+    carrier: str | None = None
+    service: str | None = None
+    shipping_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def find_order_refs(db: Db, order_number: str, client: str | None = None) -> lis
     """Every order with this number (one per client at most), or only ``client``'s."""
     sql = (
         "SELECT o.id, o.order_number, c.code, o.status, o.problems, o.despatched_at,"
-        " o.sq_fulfillment_status FROM orders o"
+        " o.sq_fulfillment_status, o.carrier, o.service, o.shipping_method FROM orders o"
         " JOIN clients c ON c.id = o.client_id WHERE o.order_number = ?"
     )
     params: list[Any] = [order_number]
@@ -98,7 +102,10 @@ def find_order_refs(db: Db, order_number: str, client: str | None = None) -> lis
         sql += " AND c.code = ?"
         params.append(client)
     rows = connection_of(db).execute(sql + " ORDER BY c.code", params)
-    return [OrderRef(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5], r[6]) for r in rows]
+    return [
+        OrderRef(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5], r[6], r[7], r[8], r[9])
+        for r in rows
+    ]
 
 
 def tracking_keys(db: Db, order_id: int) -> set[str]:

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +97,7 @@ def record_despatches(
             order = resolve_order(
                 conn, despatch.order_number, despatch.client, where=despatch.where
             )
+            despatch = with_courier(despatch, order)
             if despatch.tracking_number is not None:
                 key = (order.id, tracking_key(despatch.tracking_number))
                 if key in seen:
@@ -122,6 +124,40 @@ def record_despatches(
     for shortfall in summary.shortfalls:
         log.warning("despatch: stock count too low, on hand stopped at 0: %s", shortfall)
     return summary
+
+
+def with_courier(despatch: Despatch, order: db.OrderRef) -> Despatch:
+    """The despatch with the order's mapped carrier and service where it gives none.
+
+    A parcel needs both (Squarespace's shipment has them); an order whose shipping method
+    the courier map does not cover has none to lend, which is one clear line to act on.
+    """
+    if despatch.carrier is not None and despatch.service is not None:
+        return despatch
+    carrier = despatch.carrier or order.carrier
+    service = despatch.service or order.service
+    if carrier is None or service is None:
+        missing = " and ".join(
+            name for name, value in (("carrier", carrier), ("service", service)) if value is None
+        )
+        why = (
+            f"the courier map has none for its shipping method {order.shipping_method!r}"
+            if order.shipping_method
+            else "the order has no shipping method to map"
+        )
+        raise InputError(
+            f"{despatch.where}: order {order.order_number}: no {missing} given, and {why}; "
+            "give --carrier and --service (or the feed's columns), or map the method in "
+            "courier_map"
+        )
+    return replace(despatch, carrier=carrier, service=service)
+
+
+def _courier(despatch: Despatch) -> tuple[str, str]:
+    """Carrier and service of a despatch :func:`with_courier` has completed."""
+    if despatch.carrier is None or despatch.service is None:
+        raise ValueError(f"{despatch.where}: carrier and service must be resolved first")
+    return despatch.carrier, despatch.service
 
 
 def refusal(order: db.OrderRef) -> str:
@@ -163,8 +199,8 @@ def _record(
     db.add_shipment(
         conn,
         order.id,
-        carrier=despatch.carrier,
-        service=despatch.service,
+        carrier=_courier(despatch)[0],
+        service=_courier(despatch)[1],
         tracking_number=despatch.tracking_number,
         tracking_url=despatch.tracking_url,
         shipped_at=shipped_at,
@@ -190,11 +226,10 @@ class _TracklessParcels:
 
     def already_recorded(self, conn: Any, order_id: int, despatch: Despatch) -> bool:
         shipped_at = utc_text(despatch.shipped_at) if despatch.shipped_at else None
-        key = (order_id, despatch.carrier, despatch.service, shipped_at)
+        carrier, service = _courier(despatch)
+        key = (order_id, carrier, service, shipped_at)
         if key not in self.before:
-            self.before[key] = db.count_trackless(
-                conn, order_id, despatch.carrier, despatch.service, shipped_at
-            )
+            self.before[key] = db.count_trackless(conn, order_id, carrier, service, shipped_at)
         self.seen[key] = self.seen.get(key, 0) + 1
         return self.seen[key] <= self.before[key]
 
