@@ -72,3 +72,24 @@ def test_an_order_without_a_mapped_courier_and_a_row_without_one_is_one_line(
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "no carrier and service given" in result.stderr and METHOD in result.stderr
     assert couriers(shop, number) == []
+
+
+def test_a_held_unmapped_order_in_a_feed_is_refused_for_its_status_not_its_courier(shop, tmp_path):
+    _, mapped = shop.imported()
+    unmapped_id = shop.add(
+        shippingLines=[{"method": "Courier Pigeon", "amount": {"currency": "GBP", "value": "1"}}]
+    )
+    shop.import_orders()  # HOLDING unmapped_shipping:Courier Pigeon
+    unmapped = shop.number(unmapped_id)
+    feed = tmp_path / "shipped.csv"
+    feed.write_text(f"order_number,tracking_number\n{mapped},RM5GB\n{unmapped},RM6GB\n")
+
+    refused = shop.cli("despatch", "import", str(feed))
+    assert refused.exit_code == 1 and f"order {unmapped} is HOLDING" in refused.stderr
+    assert couriers(shop, mapped) == []  # all or nothing
+
+    skipped = shop.cli("despatch", "import", str(feed), "--skip-refused")
+
+    assert skipped.exit_code == 0, skipped.output
+    assert couriers(shop, mapped) == [("Royal Mail", "Tracked 48", "RM5GB")]
+    assert couriers(shop, unmapped) == []

@@ -97,18 +97,21 @@ def record_despatches(
             order = resolve_order(
                 conn, despatch.order_number, despatch.client, where=despatch.where
             )
-            despatch = with_courier(despatch, order)
+            # A row may leave carrier and service to the courier map; an order whose status
+            # refuses the row is reported as refused even when it has no courier to lend.
+            completed = with_courier(despatch, order, strict=False)
             if despatch.tracking_number is not None:
                 key = (order.id, tracking_key(despatch.tracking_number))
                 if key in seen:
                     raise InputError(
                         f"{despatch.where}: order {order.order_number}: the same parcel "
-                        f"({_parcel(despatch)}) is already on {seen[key]}"
+                        f"({_parcel(completed)}) is already on {seen[key]}"
                     )
                 seen[key] = despatch.where
                 recorded = key[1] in db.tracking_keys(conn, order.id)
             else:
-                recorded = trackless.already_recorded(conn, order.id, despatch)
+                complete = completed.carrier is not None and completed.service is not None
+                recorded = complete and trackless.already_recorded(conn, order.id, completed)
             if recorded:
                 summary.already_recorded += 1
                 continue
@@ -117,7 +120,7 @@ def record_despatches(
                 continue
             if refused and not skip_refused:
                 continue  # the feed is refused: only the other refusals are still wanted
-            _record(conn, order, despatch, summary, despatched_now, now_text)
+            _record(conn, order, with_courier(despatch, order), summary, despatched_now, now_text)
         if refused and not skip_refused:
             raise DespatchRefused(refused, len(despatches))
     summary.skipped = refused
@@ -126,16 +129,19 @@ def record_despatches(
     return summary
 
 
-def with_courier(despatch: Despatch, order: db.OrderRef) -> Despatch:
+def with_courier(despatch: Despatch, order: db.OrderRef, *, strict: bool = True) -> Despatch:
     """The despatch with the order's mapped carrier and service where it gives none.
 
     A parcel needs both (Squarespace's shipment has them); an order whose shipping method
-    the courier map does not cover has none to lend, which is one clear line to act on.
+    the courier map does not cover has none to lend, which is one clear line to act on
+    (with ``strict=False``, the despatch is returned as complete as it can be instead).
     """
     if despatch.carrier is not None and despatch.service is not None:
         return despatch
     carrier = despatch.carrier or order.carrier
     service = despatch.service or order.service
+    if (carrier is None or service is None) and not strict:
+        return replace(despatch, carrier=carrier, service=service)
     if carrier is None or service is None:
         missing = " and ".join(
             name for name, value in (("carrier", carrier), ("service", service)) if value is None
