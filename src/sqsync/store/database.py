@@ -24,9 +24,10 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -144,8 +145,10 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def migration_files() -> list[tuple[str, str]]:
-    """(name, sql) for every shipped migration, in number order."""
+@cache
+def migration_files() -> tuple[tuple[str, str], ...]:
+    """(name, sql) for every shipped migration, in number order (read once per process:
+    ``run`` opens the store once per connection)."""
     folder = resources.files("sqsync.store").joinpath("migrations")
     found = []
     for entry in folder.iterdir():
@@ -156,7 +159,7 @@ def migration_files() -> list[tuple[str, str]]:
     duplicated = {n for n in numbers if numbers.count(n) > 1}
     if duplicated:
         raise RuntimeError(f"two migrations share number {sorted(duplicated)[0]}")
-    return found
+    return tuple(found)
 
 
 def split_statements(sql: str) -> Iterator[str]:
@@ -418,7 +421,7 @@ def _open_error(path: Path, error: sqlite3.Error, doing: str) -> StoreError:
 
 
 def _missing_migrations(
-    conn: sqlite3.Connection, shipped: list[tuple[str, str]] | None = None
+    conn: sqlite3.Connection, shipped: Sequence[tuple[str, str]] | None = None
 ) -> list[str]:
     """The shipped migrations the store has not recorded, in order (all, for a new file)."""
     exists = conn.execute(
