@@ -95,7 +95,12 @@ def run_job(
     from sqsync.store.database import store_error
 
     fn = job_function(job)
-    run_id = None if dry_run else runlog.start_run(store, connection.name, job, clock())
+    # Run-log rows are redone when lost (a lost "running" row is a job run again, and every
+    # job is safe to rerun), so they are committed without their own fsync.
+    run_id = None
+    if not dry_run:
+        with store.deferred_sync():
+            run_id = runlog.start_run(store, connection.name, job, clock())
     own_client = client is None
     before = client.request_count if client is not None else 0
     try:
@@ -125,16 +130,17 @@ def run_job(
     result.dry_run = dry_run
     _note_unreadable(store, connection.name, result)
     if run_id is not None:
-        runlog.finish_run(
-            store,
-            run_id,
-            outcome="ok" if result.ok else "failed",
-            counts=result.counts,
-            requests=result.requests,
-            error=result.error,
-            context_id=result.context_id,
-            finished_at=clock(),
-        )
+        with store.deferred_sync():
+            runlog.finish_run(
+                store,
+                run_id,
+                outcome="ok" if result.ok else "failed",
+                counts=result.counts,
+                requests=result.requests,
+                error=result.error,
+                context_id=result.context_id,
+                finished_at=clock(),
+            )
     return result
 
 

@@ -1,0 +1,98 @@
+"""``sqsync run --force`` over many quiet connections at a given latency, per --workers
+(issue 15): wall time, CPU per connection, and the ratio to --workers 1.
+
+    .venv/bin/python bench/bench_run_many.py [--connections 200] [--latency-ms 50]
+                                             [--workers 1 4 8 16 32]
+
+The emulator serves every shop (one key and one site per connection, its rate limit
+off) from a thread of this process, with ``latency`` per request. Each connection is
+quiet: its first run is done before measuring, so a measured run is one orders request
+for import-orders and nothing to push. CPU is the sqsync child's user + system time
+(resource.RUSAGE_CHILDREN), so the emulator's own work never counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqsync.emulator import Emulator, EmulatorState
+
+
+def write_config(folder: Path, url: str, connections: int) -> Path:
+    lines = ['[store]\npath = "bench.db"\n']
+    for n in range(connections):
+        lines.append(
+            f'[[connections]]\nname = "shop{n}"\nclient = "BENCH"\nwarehouse = "MAIN"\n'
+            f'order_prefix = "S{n}-"\napi_url = "{url}"\napi_key_env = "BENCH_KEY_{n}"\n'
+        )
+    path = folder / "sqsync.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child) of one run of ``command``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, env=env, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(command[-3:])} failed: {done.stderr.strip()[-300:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=200)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 8, 16, 32])
+    parser.add_argument("--pythonpath", default=None, help="run another checkout's sources")
+    args = parser.parse_args()
+    state = EmulatorState()
+    env = dict(os.environ)
+    if args.pythonpath:
+        env["PYTHONPATH"] = args.pythonpath
+    for n in range(args.connections):
+        key = state.add_key(f"bench-key-{n}", site=f"site-{n}")
+        env[f"BENCH_KEY_{n}"] = key
+    emulator = Emulator(state, rate_limit_per_minute=0, latency=args.latency_ms / 1000).start()
+    results: list[dict[str, Any]] = []
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            config = write_config(Path(folder), emulator.url, args.connections)
+            sqsync = [sys.executable, "-m", "sqsync", "--config", str(config), "run", "--force"]
+            timed([*sqsync, "--workers", "16"], env)  # first imports, not measured
+            for workers in args.workers:
+                requests_before = state.stats.requests
+                wall, cpu = timed([*sqsync, "--workers", str(workers)], env)
+                results.append(
+                    {
+                        "workers": workers,
+                        "wall_s": round(wall, 2),
+                        "cpu_s": round(cpu, 2),
+                        "cpu_ms_per_connection": round(cpu / args.connections * 1000, 1),
+                        "requests": state.stats.requests - requests_before,
+                    }
+                )
+    finally:
+        emulator.stop()
+    one = next((r for r in results if r["workers"] == 1), None)
+    for result in results:
+        if one is not None:
+            result["vs_workers_1"] = round(result["wall_s"] / one["wall_s"], 3)
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
