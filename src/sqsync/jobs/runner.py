@@ -326,33 +326,37 @@ def run_due(
                 busy.append(connection)
             else:
                 log.log(VERBOSE, "%s", _nothing_due(connection, store))
+        if not busy:
+            return [failed.get(c.name) or ConnectionRun(c.name) for c in connections]
+
+        def work(connection: Connection) -> ConnectionRun:
+            try:
+                return run_connection(
+                    connection,
+                    store_path,
+                    force=force,
+                    clock=clock,
+                    client_factory=client_factory,
+                    progress=progress,
+                )
+            except SqsyncError as error:  # the lock lost, the store unreadable
+                failed = JobResult(connection.name, "run", ok=False, error=str(error))
+                return ConnectionRun(connection.name, results=[failed])
+            except Exception as error:  # a database error, a bug: the others still report
+                log.error("%s: internal error", connection.name, exc_info=True)
+                failed = JobResult(
+                    connection.name, "run", ok=False, error=f"internal error: {error!r}"
+                )
+                return ConnectionRun(connection.name, results=[failed])
+
+        # This store stays open while the workers run: the last connection to close a WAL
+        # database checkpoints it, which every worker's close would otherwise do.
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sqsync") as pool:
+            done = dict(zip([c.name for c in busy], pool.map(work, busy), strict=True))
+        done.update(failed)
+        return [done.get(c.name) or ConnectionRun(c.name) for c in connections]
     finally:
         store.close()
-    if not busy:
-        return [failed.get(c.name) or ConnectionRun(c.name) for c in connections]
-
-    def work(connection: Connection) -> ConnectionRun:
-        try:
-            return run_connection(
-                connection,
-                store_path,
-                force=force,
-                clock=clock,
-                client_factory=client_factory,
-                progress=progress,
-            )
-        except SqsyncError as error:  # the lock lost, the store unreadable
-            failed = JobResult(connection.name, "run", ok=False, error=str(error))
-            return ConnectionRun(connection.name, results=[failed])
-        except Exception as error:  # a database error, a bug: the others still report
-            log.error("%s: internal error", connection.name, exc_info=True)
-            failed = JobResult(connection.name, "run", ok=False, error=f"internal error: {error!r}")
-            return ConnectionRun(connection.name, results=[failed])
-
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sqsync") as pool:
-        done = dict(zip([c.name for c in busy], pool.map(work, busy), strict=True))
-    done.update(failed)
-    return [done.get(c.name) or ConnectionRun(c.name) for c in connections]
 
 
 def _prune_run_log(store: Store, before: datetime) -> None:
