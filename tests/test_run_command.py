@@ -236,3 +236,11 @@ def test_four_connections_run_at_once_by_default(tmp_path, jobs):
     result = sqsync(path, "run")
     assert result.exit_code == 0, result.output
     assert len({next(iter(jobs.threads[n])) for n in ("a1", "a2", "a3", "a4")}) == 4
+
+
+def test_the_cli_default_workers_is_the_runners():
+    from sqsync.cli import cli
+    from sqsync.jobs.runner import DEFAULT_WORKERS
+
+    [option] = [p for p in cli.commands["run"].params if p.name == "workers"]
+    assert option.default == DEFAULT_WORKERS
