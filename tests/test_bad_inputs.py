@@ -72,8 +72,17 @@ class Shop:
                     " WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
                 )
             ]
+            # Pacing notes when the key's requests were answered (issue 15): bookkeeping
+            # of what was sent, like the run log, not a change to the warehouse.
+            skip = " WHERE key != 'pacing.recent'"
             return {
-                name: sorted(map(tuple, conn.execute(f"SELECT * FROM {name}")), key=repr)
+                name: sorted(
+                    map(
+                        tuple,
+                        conn.execute(f"SELECT * FROM {name}{skip if name == 'sync_state' else ''}"),
+                    ),
+                    key=repr,
+                )
                 for name in sorted(names)
                 if name not in self.ignored_tables
             }

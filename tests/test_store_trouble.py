@@ -125,10 +125,18 @@ def test_a_store_error_inside_a_job_is_a_failed_result(tmp_path, monkeypatch, fu
 
 
 class _Client:
+    """Stands in for the Squarespace client: the job fails on the store before any request."""
+
     request_count = 0
 
     def close(self) -> None:
         pass
+
+    def preload_pacing(self, ages: list[float]) -> None:
+        pass
+
+    def recent_request_ages(self) -> list[float]:
+        return []
 
 
 # ------------------------------------------------------------------- a corrupted file

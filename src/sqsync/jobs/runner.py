@@ -109,7 +109,7 @@ def run_job(
     before = client.request_count if client is not None else 0
     try:
         if client is None:
-            client = client_factory(connection)
+            client = paced_client(connection, store, client_factory, clock)
         result = fn(client, store, connection, dry_run=dry_run, clock=clock, **options)
     except SquarespaceError as error:
         result = JobResult(connection.name, job, ok=False, error=str(error))
@@ -127,7 +127,7 @@ def run_job(
         if client is not None:
             requests = client.request_count - before
             if own_client:
-                client.close()
+                close_client(client, connection, store, clock, save=not dry_run)
         else:
             requests = 0
     result.requests = requests
@@ -146,6 +146,46 @@ def run_job(
                 finished_at=clock(),
             )
     return result
+
+
+def paced_client(
+    connection: Connection,
+    store: Store,
+    client_factory: ClientFactory,
+    clock: Callable[[], datetime],
+) -> Client:
+    """A client for ``connection`` that counts its key's requests of the last minute made
+    by earlier processes (:mod:`sqsync.store.pacing`) against the rate limit."""
+    from sqsync.store import pacing
+
+    client = client_factory(connection)
+    try:
+        client.preload_pacing(pacing.recent_ages(store, connection.name, clock()))
+    except (SqsyncError, sqlite3.Error) as error:  # pacing from scratch, as before
+        log.debug("%s: earlier requests not read for pacing: %s", connection.name, error)
+    return client
+
+
+def close_client(
+    client: Client,
+    connection: Connection,
+    store: Store,
+    clock: Callable[[], datetime],
+    *,
+    save: bool = True,
+) -> None:
+    """Close ``client``, saving (unless not ``save``: a dry run writes nothing) when its
+    requests of the last minute were answered."""
+    from sqsync.store import pacing
+
+    try:
+        ages = client.recent_request_ages() if save else []
+        if ages:
+            pacing.save_recent(store, connection.name, ages, clock())
+    except (SqsyncError, sqlite3.Error) as error:  # the next run paces from scratch
+        log.debug("%s: requests not saved for pacing: %s", connection.name, error)
+    finally:
+        client.close()
 
 
 def _note_unreadable(store: Store, connection: str, result: JobResult) -> None:
@@ -259,7 +299,7 @@ def _run_jobs(
     # One client for the connection's jobs, so its pacing covers all of them. If it cannot
     # be built (say the key's variable is unset) each job builds its own and records why.
     try:
-        client: Client | None = client_factory(connection)
+        client: Client | None = paced_client(connection, store, client_factory, clock)
     except SqsyncError:
         client = None
     results: list[JobResult] = []
@@ -281,7 +321,7 @@ def _run_jobs(
             )
     finally:
         if client is not None:
-            client.close()
+            close_client(client, connection, store, clock)
     return results
 
 

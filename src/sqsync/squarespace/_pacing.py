@@ -63,6 +63,24 @@ class Pacer:
             self._sent.append(now)
         return waited
 
+    def recent_ages(self) -> list[float]:
+        """Seconds since each request of the last minute (its answer came), oldest first:
+        what a later process with the same key must still count (see :meth:`preload`)."""
+        with self._lock:
+            now = self._monotonic()
+            return [now - sent for sent in self._sent if sent > now - WINDOW]
+
+    def preload(self, ages: list[float]) -> None:
+        """Count requests an earlier process sent ``ages`` seconds ago, so a run started
+        right after a burst waits for room instead of meeting the burst's 429. An age
+        below 0 (a clock that went back) counts as now."""
+        if not self.per_minute:
+            return
+        with self._lock:
+            now = self._monotonic()
+            earlier = sorted(now - max(0.0, age) for age in ages if age < WINDOW)
+            self._sent = deque(sorted([*earlier[-self.per_minute :], *self._sent]))
+
     def completed(self) -> None:
         """The latest request's answer (or failure) is in: count it from now."""
         if not self.per_minute:

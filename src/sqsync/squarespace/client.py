@@ -194,6 +194,15 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
+    def recent_request_ages(self) -> list[float]:
+        """Seconds since each of this client's requests of the last minute (pacing)."""
+        return self._pacer.recent_ages()
+
+    def preload_pacing(self, ages: list[float]) -> None:
+        """Count another process's requests with this key, ``ages`` seconds ago, against
+        the per-minute limit (Squarespace counts the key's requests, not the process's)."""
+        self._pacer.preload(ages)
+
     # -- orders ---------------------------------------------------------------------
 
     def iter_order_pages(

@@ -19,6 +19,7 @@ recording.py    recording despatches from a feed or a command (a store-side serv
 adjustments.py  the journal of stock adjustment batches and their Idempotency-Keys
 sync_state.py   per-connection key/value state (the import window's end)
 runlog.py       one row per job run; the latest attempt of each job
+pacing.py       each key's requests of the last minute, so pacing holds across processes
 locks.py        the per-connection lease lock
 """
 
