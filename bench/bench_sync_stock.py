@@ -73,6 +73,12 @@ def main(argv: list[str] | None = None) -> dict:
             with store.transaction() as conn:
                 for sku, quantity in on_hand.items():
                     set_on_hand(conn, "ACME", "MAIN", sku, quantity)
+            # A stock sync waits for a first successful import (issue 13): note one.
+            from sqsync.store import runlog
+
+            with store.transaction() as conn:
+                run_id = runlog.start_run(conn, connection.name, "import-orders")
+                runlog.finish_run(conn, run_id, outcome="ok")
             client = Client(emu.api_key, base_url=emu.url, rate_limit_per_minute=0)
             started = time.perf_counter()
             result = run_job("sync-stock", connection, store, client=client)
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
             "requests": result.requests,
             "inventory_requests": emu.stats.count("GET", "/1.0/commerce/inventory"),
             "adjustment_requests": emu.stats.count("POST", "/1.0/commerce/inventory/adjustments"),
+            "orders_requests": emu.stats.count("GET", "/1.0/commerce/orders"),
             "wall_s": round(wall, 3),
             "ok": result.ok and wrong == 0,
         }

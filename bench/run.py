@@ -14,7 +14,9 @@ Measured: import of 10,000 orders beside a raw baseline (the same pages fetched 
 httpx and parsed with json; three runs of each, alternating, compared by median), the peak
 RSS of a 100,000-order import, sync-stock over 20,000 variants with 2% changed,
 push-despatch of 1,000 orders, ``sqsync run`` with nothing due over 100 connections and
-``sqsync --help`` (subprocesses, best of 5).
+``sqsync --help`` (subprocesses, best of 5); and, from the scripts beside this one (issue
+15), ``run --force`` over 200 quiet connections per --workers, the run log after 30 days
+of one-minute runs, and the store at scale (allocation, orders list).
 """
 
 from __future__ import annotations
@@ -49,8 +51,13 @@ ALL_PAYMENT_STATES = (
 TARGETS = {
     "import_ratio": 2.0,  # sqsync wall / raw baseline wall
     "import_100k_rss_mb": 150.0,
-    "help_s": 0.3,
-    "run_noop_100_s": 1.0,
+    "help_s": 0.15,  # issue 15 (was 0.3)
+    "run_noop_100_s": 0.3,  # issue 15 (was 1.0)
+    "workers_ratio": 0.10,  # run --force, default workers / --workers 1 (issue 15)
+    "cpu_ms_per_quiet_connection": 10.0,  # two quiet jobs at 5 ms each (issue 15)
+    "run_log_growth": 1.2,  # day 30 / day 1, run with nothing due and status (issue 15)
+    "allocation_growth": 2.0,  # with a million despatched lines / without
+    "orders_list_rss_mb": 150.0,  # orders list over 100,000 orders, streamed
 }
 
 # --------------------------------------------------------------------------- workers
@@ -212,8 +219,12 @@ def bench_sync_stock(variants: int, latency_ms: float) -> dict[str, Any]:
             ["--variants", str(variants), "--latency-ms", str(latency_ms)]
         )
     changed = figures["changed"]
-    figures["min_requests"] = -(-variants // 50) + -(-changed // 50)
+    # pages of 50, batches of 50, and the one orders request after the read (issue 13)
+    figures["min_requests"] = -(-variants // 50) + -(-changed // 50) + 1
     return figures
+
+
+LISTING_PAGE = 50  # orders per listing page (Squarespace's and the emulator's)
 
 
 def bench_push_despatch(orders: int, latency_ms: float) -> dict[str, Any]:
@@ -252,7 +263,8 @@ def bench_push_despatch(orders: int, latency_ms: float) -> dict[str, Any]:
         "orders": orders,
         "latency_ms": latency_ms,
         "requests": result.requests,
-        "min_requests": orders,
+        # a POST per order, and the one listing that knows their fulfilments (issue 14)
+        "min_requests": orders + -(-orders // LISTING_PAGE),
         "wall_s": round(wall, 3),
         "pushed": result.counts.get("pushed"),
         "emails_sent": emails,
@@ -288,6 +300,16 @@ def bench_run_noop(connections: int) -> dict[str, Any]:
         env = dict(os.environ)
         wall = best_of([*SQSYNC, "--config", str(config), "run"], env=env)
     return {"connections": connections, "wall_s": round(wall, 3)}
+
+
+def script(name: str, *args: str) -> list[dict[str, Any]]:
+    """Run ``bench/<name>.py`` (each prints one JSON object per line) and read its lines."""
+    done = subprocess.run(
+        [sys.executable, str(HERE / f"{name}.py"), *args], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"bench: {name} failed: {done.stderr.strip()[-400:]}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
 def bench_help() -> dict[str, Any]:
@@ -367,6 +389,43 @@ def table(results: dict[str, Any]) -> str:
         f"< {TARGETS['help_s']:g} s",
         results["help"]["wall_s"] < TARGETS["help_s"],
     )
+    many = {r["workers"]: r for r in results["run_many"]}
+    one, default = many[1], many[max(k for k in many if k != 1)]
+    add(
+        f"run --force, {results['run_many_connections']} quiet connections",
+        {"wall_s": default["wall_s"], "latency_ms": 50.0},
+        f"--workers {default['workers']} vs 1: {default['wall_s']} s / {one['wall_s']} s = "
+        f"{default['vs_workers_1']}; CPU {default['cpu_ms_per_connection']} ms/connection",
+        f"<= {TARGETS['workers_ratio']:g}, <= {TARGETS['cpu_ms_per_quiet_connection']:g} ms",
+        default["vs_workers_1"] <= TARGETS["workers_ratio"]
+        and default["cpu_ms_per_connection"] <= TARGETS["cpu_ms_per_quiet_connection"],
+    )
+    first, last = results["run_log"][0], results["run_log"][-1]
+    add(
+        f"run log after {last['days']} days of 1-minute runs",
+        {"wall_s": last["run_noop_s"]},
+        f"run {first['run_noop_s']} -> {last['run_noop_s']} s, status {first['status_s']} -> "
+        f"{last['status_s']} s ({last['rows']:,} rows)",
+        f"<= {TARGETS['run_log_growth']:g}x day {first['days']}",
+        max(last["run_noop_vs_first"], last["status_vs_first"]) <= TARGETS["run_log_growth"],
+    )
+    scale = results["store_scale"]
+    allocation, listing = scale["allocation"], scale["orders_list"]
+    add(
+        f"allocation, {allocation['despatched_lines']:,} despatched lines",
+        {"wall_s": allocation["with_despatched_ms"] / 1000},
+        f"{allocation['with_despatched_ms']} ms (none: {allocation['without_despatched_ms']} ms)",
+        f"<= {TARGETS['allocation_growth']:g}x none",
+        allocation["with_despatched_ms"]
+        <= TARGETS["allocation_growth"] * allocation["without_despatched_ms"],
+    )
+    add(
+        f"orders list, {listing['orders']:,} orders, ndjson",
+        listing,
+        f"peak RSS {listing['peak_rss_mb']} MB",
+        f"< {TARGETS['orders_list_rss_mb']:g} MB",
+        listing["peak_rss_mb"] < TARGETS["orders_list_rss_mb"],
+    )
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
@@ -406,6 +465,28 @@ def main() -> None:
     results["run_noop"] = bench_run_noop(100)
     step("sqsync --help")
     results["help"] = bench_help()
+    step("run --force over many quiet connections")
+    results["run_many_connections"] = 200 // scale
+    from sqsync.jobs.runner import DEFAULT_WORKERS
+
+    results["run_many"] = script(
+        "bench_run_many",
+        "--connections",
+        str(200 // scale),
+        "--workers",
+        "1",
+        str(DEFAULT_WORKERS),
+    )
+    step("the run log after weeks of one-minute runs (minutes: a month of rows)")
+    results["run_log"] = script("bench_run_log", "--days", "1", "3" if args.quick else "30")
+    step("the store at scale")
+    [results["store_scale"]] = script(
+        "bench_store_scale",
+        "--despatched-lines",
+        str(1_000_000 // scale),
+        "--new",
+        str(100_000 // scale),
+    )
 
     text = table(results)
     print(text)
