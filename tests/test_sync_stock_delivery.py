@@ -233,6 +233,15 @@ def test_a_batch_refused_with_401_or_403_is_dropped_not_resent_later(shop, statu
 # -- drift reported once ------------------------------------------------------------------
 
 
+def a_day_later(shop: Shop) -> None:
+    """The last full stock sync was a day ago: the next sync reads every page."""
+    from sqsync.jobs.sync_stock import FULL_AT_KEY
+    from sqsync.store.sync_state import set_state
+
+    with Store.open(shop.store_path) as store, store.transaction() as conn:
+        set_state(conn, "acme", FULL_AT_KEY, "2020-01-01T00:00:00.000Z")
+
+
 def quiet_run(shop: Shop):
     """``sqsync --quiet sync-stock``, as cron runs it: stderr is what would be mailed."""
     from factories import FactoryRunner
@@ -256,6 +265,7 @@ def test_a_renamed_sku_and_a_sku_on_two_variants_are_news_once_and_listed_by_sta
     assert again.stderr == ""  # nothing new: no mail
 
     shop.emu.state.rename_variant(red, "RED-SMALL")  # renamed in Squarespace
+    a_day_later(shop)  # an edit in Squarespace itself is seen by the daily full sync
     renamed = quiet_run(shop)
 
     assert "RED-SMALL" in renamed.stderr and renamed.stderr.count("\n") == 1

@@ -237,6 +237,10 @@ class Connection(_Strict):
     order_prefix: str = ""
     stock_sync: bool = False
     stock_sync_frequency: Minutes = 60
+    # Every stock sync in between reads only the variants whose figure changed; this often
+    # (and whenever that state is in doubt) one reads every page, to correct edits made in
+    # Squarespace itself.
+    stock_full_sync_frequency: Minutes = 1440
     stock_buffer: Units = 0
     # A cap of 0 is allowed: it means "advertise none" (e.g. stock kept for wholesale),
     # which is as deliberate a setting as any other number.

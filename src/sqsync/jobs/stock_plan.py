@@ -140,6 +140,8 @@ class StockPlan:
     duplicates: dict[str, list[str]] = field(default_factory=dict)  # sku -> variant ids
     # Warehouse SKUs on open orders that were never counted: left alone, not taken as 0.
     uncounted: dict[str, list[str]] = field(default_factory=dict)  # sku -> variant ids
+    # Every synced variant's figure, changed or not: what an incremental sync compares.
+    targets: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> (sku, target)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -225,6 +227,7 @@ def plan_stock(
         advertisers.setdefault(sku, []).append(item.variant_id)
         on_hand, allocated = levels[sku]
         target, why = shape(on_hand, allocated, rule_of(sku))
+        plan.targets[item.variant_id] = (sku, target)
         change = Change(item.variant_id, sku, item.quantity, target, why)
         if change.delta:
             plan.changes.append(change)

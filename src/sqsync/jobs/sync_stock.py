@@ -33,6 +33,16 @@ One run for one connection, under its lock:
    - no answer at all (network, 429): left pending for the next run's step 1; job stops.
    Squarespace failing (5xx) on ``MAX_SERVER_FAILURES`` sends in a row stops the job.
 
+Incremental syncs (issue 15): after a full sync that ended clean, the figure each variant
+was set to is kept (:mod:`sqsync.store.stock_synced`). A later sync compares it with the
+figure the warehouse gives now and reads by id (50 per request) only the variants that
+differ, then imports and plans as above. Any doubt makes the sync a full one, reading
+every page: no clean full sync yet, ``stock_full_sync_frequency`` elapsed (daily by
+default; a time in the future counts as elapsed), a batch still pending, the rules,
+aliases or counted SKUs changed, a variant deleted. A sync that does not end clean clears
+the kept figures, so the next one is full. Edits made in Squarespace itself are so
+corrected within a day; drift is reported by full syncs.
+
 Drift (a variant whose SKU the warehouse does not know, say renamed in Squarespace; a
 SKU on several variants; a SKU never counted) is a WARNING the first time it is seen,
 shown under ``--quiet``, then kept in the store for ``status`` and not repeated.
@@ -48,9 +58,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqsync.clock import utcnow
+from sqsync.clock import CLOCK_SLACK, utcnow
 from sqsync.jobs import JobResult, no_guard
-from sqsync.jobs.stock_plan import Batch, StockPlan, make_batches, plan_stock
+from sqsync.jobs.stock_plan import Batch, StockPlan, make_batches, plan_stock, shape
 from sqsync.progress import Sink, no_progress
 from sqsync.squarespace.errors import (
     AuthenticationError,
@@ -63,10 +73,11 @@ from sqsync.squarespace.errors import (
     WebsiteExpiredError,
 )
 from sqsync.squarespace.models import InventoryItem, StockOperation
-from sqsync.store import adjustments, runlog
+from sqsync.store import adjustments, runlog, stock_synced
 from sqsync.store.adjustments import JournalEntry
+from sqsync.store.database import parse_time, utc_text
 from sqsync.store.stock import availability, counted_skus
-from sqsync.store.sync_state import get_state, set_state
+from sqsync.store.sync_state import delete_state, get_state, set_state
 
 if TYPE_CHECKING:
     from sqsync.config import Connection
@@ -106,6 +117,8 @@ COUNTS = (
     "resent",
 )
 UNCOUNTED_KEY = "sync_stock.uncounted"
+FULL_AT_KEY = "sync_stock.full_at"
+FINGERPRINT_KEY = "sync_stock.fingerprint"
 UNMATCHED_KEY = "sync_stock.unmatched"
 DUPLICATES_KEY = "sync_stock.duplicates"
 
@@ -138,7 +151,7 @@ def sync_stock(
     try:
         if not dry_run:
             run.recover()
-        plan = run.plan()
+        plan = run.plan_changed() if not dry_run and run.can_go_incremental() else run.plan()
         if plan is None:
             return result
         if dry_run:
@@ -148,6 +161,7 @@ def sync_stock(
                 on_planned(connection.name, rows)
             return result
         run.deliver(plan.batches())
+        run.remember(plan)
     except SquarespaceError as error:
         # Keep what this run did (counts) next to the error that stopped it.
         result.ok, result.error, result.context_id = False, str(error), error.context_id
@@ -206,6 +220,8 @@ class _Run:
     # Variants of batches Squarespace may still be applying: not planned again this run.
     in_flight: set[str] = field(default_factory=set)
     server_failures: int = 0
+    full: bool = True  # reading every page (not only the variants that changed)
+    levels_before: dict[str, tuple[int, int]] | None = None  # before the sync's import
 
     @property
     def name(self) -> str:
@@ -256,9 +272,10 @@ class _Run:
                     "%s: inventory item %s left alone: %s", self.name, bad.id or "?", bad.error
                 )
             self.progress(self.name, "variants", len(items))
+        c = self.connection
+        self.levels_before = availability(self.store, c.client, c.warehouse)
         if not self.result.dry_run and not self._import_orders():
             return None
-        c = self.connection
         self.levels = availability(self.store, c.client, c.warehouse)
         self.counted = counted_skus(self.store, c.client, c.warehouse)
         plan = self._plan(items)
@@ -268,6 +285,100 @@ class _Run:
         self.result.counts.update(counts)
         self._report_drift(plan)
         return plan
+
+    # -- step 2, incremental -------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """What decides every figure besides the stock itself: a change makes a full sync."""
+        import hashlib
+
+        c = self.connection
+        rules = {sku: c.stock_rule(sku).__dict__ for sku in sorted(c.stock_rules)}
+        basis = {
+            "aliases": c.sku_aliases,
+            "rule": c.stock_rule("").__dict__,
+            "rules": rules,
+            "counted": sorted(counted_skus(self.store, c.client, c.warehouse)),
+        }
+        text = json.dumps(basis, sort_keys=True, default=sorted)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def can_go_incremental(self) -> bool:
+        """Whether this sync may read only the variants that changed (see the module doc)."""
+        if self.in_flight or adjustments.pending(self.store, self.name):
+            return False
+        saved = get_state(self.store, self.name, FULL_AT_KEY)
+        if saved is None:
+            return False
+        now = self.clock()
+        try:
+            full_at = parse_time(saved)
+        except ValueError:
+            return False
+        every = timedelta(minutes=self.connection.stock_full_sync_frequency)
+        if full_at > now + CLOCK_SLACK or now - full_at >= every:
+            return False  # due, or saved by a clock that was fast: read everything
+        return get_state(self.store, self.name, FINGERPRINT_KEY) == self.fingerprint()
+
+    def plan_changed(self) -> StockPlan | None:
+        """Read by id the variants whose figure the warehouse would change, import, plan."""
+        c = self.connection
+        synced = stock_synced.load(self.store, self.name)
+        levels = availability(self.store, c.client, c.warehouse)
+        changed = [
+            vid
+            for vid, (sku, target) in synced.items()
+            if sku not in levels or self._target(sku, levels[sku]) != target
+        ]
+        try:
+            items = self.client.get_inventory(changed) if changed else []
+        except NotFoundError:
+            log.info("%s: a synced variant was deleted in Squarespace; reading every page", c.name)
+            return self.plan()
+        self.full = False
+        self.result.details["incremental"] = True
+        self.result.details["variants_read"] = len(items)
+        self.progress(self.name, "variants", len(items))
+        self.levels_before = levels
+        if not self._import_orders():
+            return None
+        self.levels = availability(self.store, c.client, c.warehouse)
+        self.counted = counted_skus(self.store, c.client, c.warehouse)
+        plan = self._plan(items)
+        counts = plan.counts()
+        del counts["adjusted"]  # counted as batches are applied
+        self.result.counts.update(counts)
+        return plan
+
+    def _target(self, sku: str, level: tuple[int, int]) -> int:
+        return shape(level[0], level[1], self.connection.stock_rule(sku))[0]
+
+    def remember(self, plan: StockPlan) -> None:
+        """Keep the figures of a sync that ended clean; after any other, forget them all,
+        so that the next sync reads every page."""
+        counts = self.result.counts
+        clean = (
+            self.result.ok and not self.in_flight and not counts["failed"] and not counts["deleted"]
+        )
+        # A sale the import brought in between the read and the write is taken off twice
+        # (Squarespace's own deduction, and our relative operation): that variant shows
+        # less than its figure until read again, so it is kept as "read next time" (-1).
+        before, after = self.levels_before or {}, self.levels or {}
+        targets = {
+            vid: (sku, target if before.get(sku) == after.get(sku) else -1)
+            for vid, (sku, target) in plan.targets.items()
+        }
+        with self.store.transaction() as conn:
+            if not clean:
+                stock_synced.clear(conn, self.name)
+                delete_state(conn, self.name, FULL_AT_KEY)
+                return
+            if not self.full:
+                stock_synced.update(conn, self.name, targets)
+                return
+            stock_synced.replace_all(conn, self.name, targets)
+            set_state(conn, self.name, FULL_AT_KEY, utc_text(self.clock()))
+            set_state(conn, self.name, FINGERPRINT_KEY, self.fingerprint())
 
     def _import_orders(self) -> bool:
         """Bring the orders up to date after the inventory read; False when that failed."""
