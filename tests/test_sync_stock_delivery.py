@@ -282,3 +282,42 @@ def test_a_renamed_sku_and_a_sku_on_two_variants_are_news_once_and_listed_by_sta
     human = CliRunner().invoke(cli, ["--config", str(shop.config), "status"]).output
     assert f"variant {red} left alone: SKU RED-SMALL unknown" in human
     assert "SKU BLUE-S is on 2 variants" in human
+
+
+@pytest.mark.parametrize("status", [405, 413, 422])
+def test_a_batch_refused_with_another_4xx_never_blocks_later_syncs(shop, status):
+    # Found in review: a 4xx the client has no class for left the batch pending, and every
+    # later run resent it under its key first, got the same answer and stopped, for a day.
+    shop.stock("RED-S", 5)
+    red = shop.variant("RED-S", 1)
+    refuse = [True]
+
+    def hook(method: str, path: str) -> None:
+        if method == "POST" and path == ADJUST and refuse[0]:
+            raise ApiError(status, "refused")
+
+    shop.emu.before_request = hook
+    first = shop.run_json(code=1)
+    assert first["failed"] == 1 and [e.state for e in shop.journal()] == ["failed"]
+
+    refuse[0] = False
+    again = shop.run_json()
+    assert again["resent"] == 0 and shop.qty(red) == 5
+
+
+def test_a_refused_batch_is_settled_even_when_the_read_after_it_fails(shop):
+    # Found in review: the refused batch was marked only after the read that checks for a
+    # deleted variant, so a failing read left it pending, resent later with a stale delta.
+    shop.stock("RED-S", 5)
+    shop.variant("RED-S", 1)
+
+    def hook(method: str, path: str) -> None:
+        if method == "POST" and path == ADJUST:
+            raise ApiError(400, "refused")
+        if method == "GET" and path.startswith("/1.0/commerce/inventory/"):
+            raise ApiError(503, "unavailable")
+
+    shop.emu.before_request = hook
+    shop.run_json(code=1)
+
+    assert [e.state for e in shop.journal() if e.state == "pending"] == []

@@ -502,6 +502,9 @@ class _Run:
                 self._refused(entry, error)
                 raise error
         ids = tuple(batch.variant_ids)
+        # Settled before anything else is asked of Squarespace: should the read below fail,
+        # the next run must not resend this refused batch under its key.
+        self._mark(entry, "superseded", str(error))
         refused_one = len(ids) == 1 and isinstance(error, InvalidRequestError | NotFoundError)
         if refused_one and self._deleted(ids[0]):
             self._mark(entry, "superseded", f"variant deleted: {error}")
@@ -513,7 +516,6 @@ class _Run:
         else:
             self._refused(entry, error)
             return []
-        self._mark(entry, "superseded", str(error))
         log.info(
             "%s: stock batch %s refused (%s); re-reading %s",
             self.name,
@@ -574,6 +576,12 @@ class _Run:
             raise
         except ANSWERED as error:
             return error
+        except SquarespaceError as error:
+            # Any other 4xx (405, 413, 422, ...) is a refusal too: resent every run under
+            # the same key it would get the same answer, and block the sync for a day.
+            if error.status is not None and 400 <= error.status < 500 and error.status != 429:
+                return error
+            raise
         return None
 
     def _wait_for(self, entry: JournalEntry) -> None:
