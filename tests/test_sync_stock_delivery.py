@@ -321,3 +321,33 @@ def test_a_refused_batch_is_settled_even_when_the_read_after_it_fails(shop):
     shop.run_json(code=1)
 
     assert [e.state for e in shop.journal() if e.state == "pending"] == []
+
+
+def test_a_machine_clock_a_little_slow_never_ends_the_import_before_the_read(
+    make_emulator, tmp_path, monkeypatch
+):
+    # Found in review: 40 s slow is within the clock slack, so the import kept the machine's
+    # clock and ended its window 40 s before the inventory read: a sale the read already
+    # showed was not allocated, and the sold units went back on sale.
+    from datetime import UTC, datetime, timedelta
+
+    ahead = timedelta(seconds=40)
+    emu = make_emulator(EmulatorState(now=lambda: datetime.now(UTC) + ahead))
+    monkeypatch.setenv("ACME_KEY", emu.api_key)
+    shop = Shop(emu, tmp_path)
+    shop.stock("RED-S", 10)
+    red = shop.variant("RED-S", 10)
+    from factories import FactoryRunner
+    from sqsync.cli import cli
+    from test_sync_stock_e2e import no_wait_client
+
+    imported = FactoryRunner(no_wait_client).invoke(
+        cli, ["--config", str(shop.config), "import-orders"]
+    )
+    assert imported.exit_code == 0, imported.output  # windows from now on, not a sweep
+    buy(shop, red, "RED-S", 2)  # at Squarespace's time, 40 s after the machine's
+
+    report = shop.run_json()
+
+    assert report["orders_imported"] == 1
+    assert shop.qty(red) == 8  # not 10

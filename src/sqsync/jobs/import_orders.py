@@ -180,9 +180,13 @@ class ServerClock:
 
     local: Callable[[], datetime]
     offset: timedelta = timedelta(0)
+    # A Squarespace time already seen (sync-stock's inventory read): never estimate before
+    # it, whatever the machine's clock says within the slack.
+    floor: datetime | None = None
 
     def now(self) -> datetime:
-        return self.local() + self.offset
+        estimate = self.local() + self.offset
+        return estimate if self.floor is None else max(estimate, self.floor)
 
     def observe(self, server_time: datetime | None) -> bool:
         """Correct the estimate from Squarespace's answer; True if it was off by more than
@@ -246,12 +250,14 @@ def import_orders(
     dry_run: bool = False,
     clock: Callable[[], datetime] = utcnow,
     since: datetime | None = None,
+    until: datetime | None = None,
     guard: Callable[[], None] = no_guard,
     progress: Sink = no_progress,
 ) -> JobResult:
     """Import (and update) one connection's orders; see the module docstring for the rules."""
     saved_offset = get_state(store, connection.name, CLOCK_OFFSET_KEY)
-    server = ServerClock(clock, timedelta(seconds=float(saved_offset or 0)))
+    # ``until``: the windows read up to at least this Squarespace time (see ServerClock).
+    server = ServerClock(clock, timedelta(seconds=float(saved_offset or 0)), floor=until)
     run = _Run(store, connection, dry_run=dry_run, now=server.now())
     with _unit_of_work(store, dry_run) as conn:
         owner = run.owner(conn)

@@ -384,10 +384,15 @@ class _Run:
         """Bring the orders up to date after the inventory read; False when that failed."""
         from sqsync.jobs.import_orders import import_orders
 
+        # Up to after the inventory read on Squarespace's own clock: its Date is in whole
+        # seconds, and a machine clock a few seconds slow (within the slack, so kept)
+        # would otherwise end the window before sales the read already showed.
+        read_at = self.client.last_server_time
         imported = import_orders(
             self.client,
             self.store,
             self.connection,
+            until=read_at + timedelta(seconds=1) if read_at is not None else None,
             clock=self.clock,
             guard=self.guard,
             progress=self.progress,
