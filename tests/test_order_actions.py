@@ -214,9 +214,17 @@ def test_release_keeps_an_order_held_for_what_its_data_gives_it(run, store):
         status="HOLDING",
         problems=["unknown_sku:NOPE", "manual_hold", "fulfilled_in_squarespace"],
     )
+    # A release undoes the hold only: fulfilled_in_squarespace (the shop shipped it while
+    # it was held) still holds it, or the warehouse would ship it a second time.
     result = run("orders", "release", "SQ-1")
     assert result.exit_code == 0, result.output
-    assert "still held for unknown_sku:NOPE" in result.stderr
+    assert "still held for unknown_sku:NOPE fulfilled_in_squarespace" in result.stderr
+    assert "release it again to clear fulfilled_in_squarespace" in result.stderr
+    assert status_of(store, "SQ-1") == ("HOLDING", ["unknown_sku:NOPE", "fulfilled_in_squarespace"])
+
+    # Released again, on purpose: now it is cleared; the SKU still holds it.
+    again = run("orders", "release", "SQ-1")
+    assert again.exit_code == 0, again.output
     assert status_of(store, "SQ-1") == ("HOLDING", ["unknown_sku:NOPE"])
 
 

@@ -62,8 +62,12 @@ class Done:
         """``order SQ-1001: HOLDING -> NEW (released)``, one line for the person."""
         line = f"order {self.order_number}: {self.from_status} -> {self.to_status}"
         if self.to_status == HOLDING and self.action == "release":
-            line += f" (still held for {' '.join(self.problems)}; an import releases it"
-            line += " once that is fixed)"
+            undone = [p for p in self.problems if not is_derived(p)]
+            line += f" (still held for {' '.join(self.problems)}; " + (
+                f"release it again to clear {' '.join(undone)} and ship it anyway, or close it)"
+                if undone
+                else "an import releases it once that is fixed)"
+            )
         return line
 
 
@@ -122,6 +126,11 @@ def _decide(
         return HOLDING, (*problems, MANUAL_HOLD)
     if action == "release":
         _require(label, status, (HOLDING,), "released")
+        if MANUAL_HOLD in problems:
+            # A release undoes the hold, nothing else: a problem that arrived meanwhile
+            # (say fulfilled_in_squarespace: the shop shipped it) still holds the order.
+            kept = tuple(p for p in problems if p != MANUAL_HOLD)
+            return (HOLDING if kept else NEW), kept
         derived = tuple(p for p in problems if is_derived(p))
         if len(derived) == len(problems):
             raise InputError(
