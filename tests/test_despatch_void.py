@@ -91,7 +91,8 @@ def test_a_refused_shipment_fails_the_run_with_one_warning_then_stays_quiet(shop
     warnings = [line for line in first.stderr.splitlines() if "order SQ-1 not pushed" in line]
     assert warnings == [
         "acme push-despatch: order SQ-1 not pushed: carrierName is not supported. (fix it, "
-        "then `sqsync despatch retry SQ-1`, or `sqsync despatch void SQ-1` if it will never go)"
+        "then `sqsync despatch retry SQ-1`; only if the parcel did not leave, "
+        "`sqsync despatch void SQ-1`)"
     ]
     assert len(first.stderr.splitlines()) == 2  # that warning and the run's one error line
 
@@ -134,7 +135,10 @@ def test_a_voided_pending_parcel_is_never_pushed_nor_recorded_again(shop):
     again = shop.sqsync("despatch", "import", "-", input=feed)
     pushed = shop.sqsync("push-despatch", "--json")
 
-    assert shop.shown()["status"] == "NEW" and shop.on_hand() == 10
+    # Not reopened as NEW, where a WMS would pick it again: HOLDING until a person says.
+    shown = shop.shown()
+    assert (shown["status"], shown["problems"]) == ("HOLDING", ["despatch_voided"])
+    assert shop.on_hand() == 10
     assert again.exit_code == 0 and "1 already recorded" in again.stderr
     assert json.loads(pushed.stdout)["requests"] == 0
     assert not shop.emu.orders[sq_id].get("fulfillments")

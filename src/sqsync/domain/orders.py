@@ -42,6 +42,10 @@ CANCELLED_IN_SQUARESPACE = "cancelled_in_squarespace"
 UNMAPPED_SHIPPING = "unmapped_shipping:"
 # `sqsync orders hold`: a person holds the order; only `sqsync orders release` frees it.
 MANUAL_HOLD = "manual_hold"
+# Its despatch was voided while the order stands: a person says whether to ship it again
+# (`orders release`) or not (`orders close`); never back to NEW by itself, where a WMS
+# reading the change feed would pick and ship it a second time.
+DESPATCH_VOIDED = "despatch_voided"
 # Problems that describe the order's current Squarespace data (and the config); they are
 # recomputed on every update and re-evaluation. Any other problem (fulfilled_in_squarespace,
 # manual_hold, ...) stays until a person acts.

@@ -464,8 +464,8 @@ class _Pusher:
         self.failures.append({"order_number": order.order_number, "error": reason})
         # Once, when it happens: a failed shipment is never picked up again by itself.
         log.warning(
-            "%s %s: order %s not pushed: %s (fix it, then `sqsync despatch retry %s`, or "
-            "`sqsync despatch void %s` if it will never go)",
+            "%s %s: order %s not pushed: %s (fix it, then `sqsync despatch retry %s`; only "
+            "if the parcel did not leave, `sqsync despatch void %s`)",
             *self._who(order),
             reason,
             order.order_number,

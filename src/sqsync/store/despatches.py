@@ -285,12 +285,20 @@ def return_stock(db: Db, order_id: int, now: str) -> list[str]:
     return returned
 
 
-def undespatch(db: Db, order_id: int, status: str, now: str) -> None:
-    """The order's despatch is undone: ``status`` again, no despatched_at."""
-    connection_of(db).execute(
+def undespatch(
+    db: Db, order_id: int, status: str, now: str, problems: Sequence[str] | None = None
+) -> None:
+    """The order's despatch is undone: ``status`` again (with ``problems`` when given), no
+    despatched_at."""
+    conn = connection_of(db)
+    conn.execute(
         "UPDATE orders SET status = ?, despatched_at = NULL, updated_at = ? WHERE id = ?",
         (status, now, order_id),
     )
+    if problems is not None:
+        conn.execute(
+            "UPDATE orders SET problems = ? WHERE id = ?", (json.dumps(list(problems)), order_id)
+        )
 
 
 # -- the push state machine -------------------------------------------------------------

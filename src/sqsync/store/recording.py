@@ -53,7 +53,14 @@ from typing import Any
 
 from sqsync.clock import utcnow
 from sqsync.domain.despatch import Despatch, DespatchSummary, VoidSummary, tracking_key
-from sqsync.domain.orders import CANCELED, CANCELLED, CANCELLED_IN_SQUARESPACE, HOLDING, NEW
+from sqsync.domain.orders import (
+    CANCELED,
+    CANCELLED,
+    CANCELLED_IN_SQUARESPACE,
+    DESPATCH_VOIDED,
+    HOLDING,
+    NEW,
+)
 from sqsync.errors import InputError
 from sqsync.store import despatches as db
 from sqsync.store.database import Store, utc_text
@@ -280,17 +287,22 @@ def void_despatch(
         if order.status == "DESPATCHED" or order.despatched_at is not None:
             summary.returned = db.return_stock(conn, order.id, now_text)
         summary.status = _status_after_void(order)
-        db.undespatch(conn, order.id, summary.status, now_text)
+        problems = None
+        if summary.status == HOLDING and DESPATCH_VOIDED not in order.problems:
+            problems = [*order.problems, DESPATCH_VOIDED]
+        db.undespatch(conn, order.id, summary.status, now_text, problems)
     return summary
 
 
 def _status_after_void(order: db.OrderRef) -> str:
-    """The status of an order whose despatch is undone: as if it had never shipped."""
+    """The status of an order whose despatch is undone: CANCELLED when it was cancelled,
+    else HOLDING (``despatch_voided``) for a person to release or close it: reopened as
+    NEW, a WMS taking the change feed would pick and ship it again."""
     if order.status != "DESPATCHED":
         return order.status  # a forced parcel of a CANCELLED order: it stays CANCELLED
     if order.sq_fulfillment_status == CANCELED or CANCELLED_IN_SQUARESPACE in order.problems:
         return CANCELLED
-    return HOLDING if order.problems else NEW
+    return HOLDING
 
 
 def _held(states: dict[str, int]) -> str:
