@@ -17,6 +17,7 @@ shipments.py    shipments (read side)
 despatches.py   shipments (write side: recording, push states)
 recording.py    recording despatches from a feed or a command (a store-side service)
 adjustments.py  the journal of stock adjustment batches and their Idempotency-Keys
+stock_synced.py the figure each variant was last synced to (incremental stock syncs)
 sync_state.py   per-connection key/value state (the import window's end)
 runlog.py       one row per job run; the latest attempt of each job
 pacing.py       each key's requests of the last minute, so pacing holds across processes
