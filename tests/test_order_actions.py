@@ -389,3 +389,19 @@ def test_listing_holding_orders_shows_the_hold(shop):
     with shop.store() as store:
         [held] = list(iter_order_dicts(store, "HOLDING"))
     assert (held["order_number"], held["problems"]) == (number, ["manual_hold"])
+
+
+def test_a_warning_lists_several_problems_as_status_check_does(shop):
+    order = shop.emu.make_order(sku="NEW-MUG")
+    cup = {**order["lineItems"][0], "id": "line-cup", "sku": "NEW-CUP"}
+    sq_id = shop.emu.add_order({**order, "lineItems": [*order["lineItems"], cup]})
+
+    shop.import_orders(quiet=True)
+
+    number = shop.number(sq_id)
+    line = shop.stderr.strip()
+    assert line.startswith(f"acme: order {number} is HOLDING: unknown_sku:")
+    problems = line.partition("is HOLDING: ")[2]
+    assert sorted(problems.split(", ")) == ["unknown_sku:NEW-CUP", "unknown_sku:NEW-MUG"]
+    check = shop.cli("status", "--check")
+    assert f"order {number} is HOLDING: {problems}" in check.stdout

@@ -602,12 +602,13 @@ class _Run:
         if self.hold_warnings > MAX_HOLD_WARNINGS:
             return
         name = self.connection.name
+        # Problems listed as status --check lists them, so one order reads the same in both.
         if status == "HOLDING":
-            what = f"is still HOLDING, now also for {' '.join(new)}"
+            what = f"is still HOLDING, now also for {', '.join(new)}"
         else:
-            what = f"is HOLDING: {' '.join(after)}"
+            what = f"is HOLDING: {', '.join(after)}"
         if self.dry_run:
-            log.info("%s: order %s would be held (dry run): %s", name, number, " ".join(new))
+            log.info("%s: order %s would be held (dry run): %s", name, number, ", ".join(new))
             return
         log.warning("%s: order %s %s", name, number, what)
 
