@@ -222,6 +222,7 @@ class _Run:
     server_failures: int = 0
     full: bool = True  # reading every page (not only the variants that changed)
     levels_before: dict[str, tuple[int, int]] | None = None  # before the sync's import
+    _fingerprint: str | None = None
 
     @property
     def name(self) -> str:
@@ -273,9 +274,10 @@ class _Run:
                 )
             self.progress(self.name, "variants", len(items))
         c = self.connection
-        self.levels_before = availability(self.store, c.client, c.warehouse)
-        if not self.result.dry_run and not self._import_orders():
-            return None
+        if not self.result.dry_run:
+            self.levels_before = availability(self.store, c.client, c.warehouse)
+            if not self._import_orders():
+                return None
         self.levels = availability(self.store, c.client, c.warehouse)
         self.counted = counted_skus(self.store, c.client, c.warehouse)
         plan = self._plan(items)
@@ -289,9 +291,14 @@ class _Run:
     # -- step 2, incremental -------------------------------------------------------------
 
     def fingerprint(self) -> str:
-        """What decides every figure besides the stock itself: a change makes a full sync."""
+        """What decides every figure besides the stock itself: a change makes a full sync.
+
+        Worked out once per run (it hashes every counted SKU); counts do not change during
+        the sync's import, so the figure checked before it is the one saved after."""
         import hashlib
 
+        if self._fingerprint is not None:
+            return self._fingerprint
         c = self.connection
         rules = {sku: c.stock_rule(sku).__dict__ for sku in sorted(c.stock_rules)}
         basis = {
@@ -301,7 +308,8 @@ class _Run:
             "counted": sorted(counted_skus(self.store, c.client, c.warehouse)),
         }
         text = json.dumps(basis, sort_keys=True, default=sorted)
-        return hashlib.sha256(text.encode()).hexdigest()
+        self._fingerprint = hashlib.sha256(text.encode()).hexdigest()
+        return self._fingerprint
 
     def can_go_incremental(self) -> bool:
         """Whether this sync may read only the variants that changed (see the module doc)."""
@@ -417,7 +425,13 @@ class _Run:
         self.result.details["duplicate_skus"] = plan.duplicates
         self.result.details["uncounted_skus"] = sorted(plan.uncounted)
         news: list[str] = []
-        seen = self._seen(UNMATCHED_KEY, unmatched)
+        now = {
+            UNMATCHED_KEY: unmatched,
+            DUPLICATES_KEY: plan.duplicates,
+            UNCOUNTED_KEY: sorted(plan.uncounted),
+        }
+        before = {key: json.loads(get_state(self.store, self.name, key) or "null") for key in now}
+        seen = before[UNMATCHED_KEY] or {}
         for variant_id, sku in unmatched.items():
             if variant_id in seen and seen[variant_id] == sku:
                 continue
@@ -428,14 +442,14 @@ class _Run:
                 f"{self.connection.warehouse} does not know (renamed in Squarespace? add "
                 "it to sku_aliases), so it is left alone"
             )
-        seen_duplicates = self._seen(DUPLICATES_KEY, plan.duplicates)
+        seen_duplicates = before[DUPLICATES_KEY] or {}
         for sku, ids in plan.duplicates.items():
             if seen_duplicates.get(sku) != ids:
                 news.append(
                     f"SKU {sku} is on {len(ids)} variants ({', '.join(ids)}); each "
                     "advertises the full available quantity"
                 )
-        seen_uncounted = self._seen(UNCOUNTED_KEY, sorted(plan.uncounted))
+        seen_uncounted = before[UNCOUNTED_KEY] or []
         for sku in sorted(set(plan.uncounted) - set(seen_uncounted)):
             news.append(
                 f"SKU {sku} was never counted in {self.connection.client}/"
@@ -443,6 +457,11 @@ class _Run:
                 f"are left alone; `sqsync stock set {sku} N` (0 if you have none) makes it "
                 "synced"
             )
+        changed = {key: value for key, value in now.items() if value != before[key]}
+        if changed and not self.result.dry_run:
+            with self.store.transaction() as conn:
+                for key, value in changed.items():
+                    set_state(conn, self.name, key, json.dumps(value))
         for line in news[:MAX_NEWS_LINES]:
             log.warning("%s: %s", self.name, line)
         if len(news) > MAX_NEWS_LINES:
@@ -451,14 +470,6 @@ class _Run:
                 self.name,
                 len(news) - MAX_NEWS_LINES,
             )
-
-    def _seen(self, key: str, now: Any) -> Any:
-        """What ``key`` held (as JSON) before this run; saves ``now`` in its place."""
-        before = json.loads(get_state(self.store, self.name, key) or "null")
-        if not self.result.dry_run and before != now:
-            with self.store.transaction() as conn:
-                set_state(conn, self.name, key, json.dumps(now))
-        return before if before is not None else type(now)()
 
     def _plan(self, items: list[InventoryItem]) -> StockPlan:
         assert self.levels is not None
