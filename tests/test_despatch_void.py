@@ -144,6 +144,9 @@ def test_a_voided_pending_parcel_is_never_pushed_nor_recorded_again(shop):
     assert not shop.emu.orders[sq_id].get("fulfillments")
     listed = shop.sqsync("despatch", "list", "--state", "void", "--format", "json")
     assert [row["tracking_number"] for row in json.loads(listed.stdout)] == ["T1"]
+    # A person says "ship it again": released, it is NEW and allocates again.
+    assert shop.sqsync("orders", "release", "SQ-1").exit_code == 0
+    assert shop.shown()["status"] == "NEW"
 
 
 def test_void_of_a_forced_parcel_for_a_cancelled_order_puts_the_units_back(shop):

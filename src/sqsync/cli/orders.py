@@ -208,10 +208,12 @@ def hold_order(app: App, order_number: str, client: str | None, reason: str) -> 
 def release_order(app: App, order_number: str, client: str | None, reason: str | None) -> None:
     """Release a HOLDING order: clear what only a person can clear.
 
-    Removes manual_hold and fulfilled_in_squarespace. The order is NEW again
-    unless problems its data gives it remain (unknown_sku:..., which the next
-    import clears once the SKU is stocked). Refused for an order that is not
-    HOLDING, or held only for such problems.
+    On a manual hold, removes manual_hold only: a problem that arrived while it
+    was held (fulfilled_in_squarespace: the shop shipped it) still holds it.
+    Otherwise removes fulfilled_in_squarespace and despatch_voided: ship it
+    anyway. The order is NEW again unless problems its data gives it remain
+    (unknown_sku:..., which the next import clears once the SKU is stocked).
+    Refused for an order that is not HOLDING, or held only for such problems.
 
     \b
     Example:

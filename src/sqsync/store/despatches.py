@@ -290,15 +290,11 @@ def undespatch(
 ) -> None:
     """The order's despatch is undone: ``status`` again (with ``problems`` when given), no
     despatched_at."""
-    conn = connection_of(db)
-    conn.execute(
-        "UPDATE orders SET status = ?, despatched_at = NULL, updated_at = ? WHERE id = ?",
-        (status, now, order_id),
+    connection_of(db).execute(
+        "UPDATE orders SET status = ?, despatched_at = NULL, updated_at = ?,"
+        " problems = coalesce(?, problems) WHERE id = ?",
+        (status, now, None if problems is None else json.dumps(list(problems)), order_id),
     )
-    if problems is not None:
-        conn.execute(
-            "UPDATE orders SET problems = ? WHERE id = ?", (json.dumps(list(problems)), order_id)
-        )
 
 
 # -- the push state machine -------------------------------------------------------------

@@ -106,7 +106,7 @@ def record_despatches(
             )
             # A row may leave carrier and service to the courier map; an order whose status
             # refuses the row is reported as refused even when it has no courier to lend.
-            completed = with_courier(despatch, order, strict=False)
+            completed = with_courier(despatch, order)
             if despatch.tracking_number is not None:
                 key = (order.id, tracking_key(despatch.tracking_number))
                 if key in seen:
@@ -127,7 +127,8 @@ def record_despatches(
                 continue
             if refused and not skip_refused:
                 continue  # the feed is refused: only the other refusals are still wanted
-            _record(conn, order, with_courier(despatch, order), summary, despatched_now, now_text)
+            require_courier(completed, order)
+            _record(conn, order, completed, summary, despatched_now, now_text)
         if refused and not skip_refused:
             raise DespatchRefused(refused, len(despatches))
     summary.skipped = refused
@@ -136,34 +137,38 @@ def record_despatches(
     return summary
 
 
-def with_courier(despatch: Despatch, order: db.OrderRef, *, strict: bool = True) -> Despatch:
-    """The despatch with the order's mapped carrier and service where it gives none.
-
-    A parcel needs both (Squarespace's shipment has them); an order whose shipping method
-    the courier map does not cover has none to lend, which is one clear line to act on
-    (with ``strict=False``, the despatch is returned as complete as it can be instead).
-    """
+def with_courier(despatch: Despatch, order: db.OrderRef) -> Despatch:
+    """The despatch with the order's mapped carrier and service where it gives none
+    (still None where the courier map has none to lend)."""
     if despatch.carrier is not None and despatch.service is not None:
         return despatch
-    carrier = despatch.carrier or order.carrier
-    service = despatch.service or order.service
-    if (carrier is None or service is None) and not strict:
-        return replace(despatch, carrier=carrier, service=service)
-    if carrier is None or service is None:
-        missing = " and ".join(
-            name for name, value in (("carrier", carrier), ("service", service)) if value is None
-        )
-        why = (
-            f"the courier map has none for its shipping method {order.shipping_method!r}"
-            if order.shipping_method
-            else "the order has no shipping method to map"
-        )
-        raise InputError(
-            f"{despatch.where}: order {order.order_number}: no {missing} given, and {why}; "
-            "give --carrier and --service (or the feed's columns), or map the method in "
-            "courier_map"
-        )
-    return replace(despatch, carrier=carrier, service=service)
+    return replace(
+        despatch,
+        carrier=despatch.carrier or order.carrier,
+        service=despatch.service or order.service,
+    )
+
+
+def require_courier(despatch: Despatch, order: db.OrderRef) -> None:
+    """A parcel to record needs a carrier and a service (Squarespace's shipment has them):
+    when neither the row nor the courier map gave them, one line to act on."""
+    if despatch.carrier is not None and despatch.service is not None:
+        return
+    missing = " and ".join(
+        name
+        for name, value in (("carrier", despatch.carrier), ("service", despatch.service))
+        if value is None
+    )
+    why = (
+        f"the courier map has none for its shipping method {order.shipping_method!r}"
+        if order.shipping_method
+        else "the order has no shipping method to map"
+    )
+    raise InputError(
+        f"{despatch.where}: order {order.order_number}: no {missing} given, and {why}; "
+        "give --carrier and --service (or the feed's columns), or map the method in "
+        "courier_map"
+    )
 
 
 def _courier(despatch: Despatch) -> tuple[str, str]:
