@@ -203,8 +203,22 @@ def insert_row(conn: sqlite3.Connection, table: str, row: Mapping[str, Any]) -> 
     """INSERT one row given as a dict; return its rowid."""
     names = ", ".join(row)
     marks = ", ".join("?" for _ in row)
-    cursor = conn.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(row.values()))
-    return int(cursor.lastrowid or 0)
+    cursor = conn.execute(
+        f"INSERT INTO {table} ({names}) VALUES ({marks}) RETURNING id", list(row.values())
+    )
+    return int(cursor.fetchone()[0])
+
+
+def _integrity_errors() -> tuple[type[Exception], ...]:
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.IntegrityError,)
+    return (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
+# What a constraint the schema enforces raises, on either backend.
+IntegrityError = _integrity_errors()
 
 
 class FactoryRunner(CliRunner):

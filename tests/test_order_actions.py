@@ -258,7 +258,7 @@ def test_the_audit_row_has_the_os_user_and_the_injected_time(store):
         user="grace",
         clock=lambda: datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
     )
-    [row] = store.conn.execute("SELECT user, created_at FROM order_actions").fetchall()
+    [row] = store.conn.execute('SELECT "user", created_at FROM order_actions').fetchall()
     assert tuple(row) == ("grace", "2026-03-01T09:30:00.000Z")
     with pytest.raises(InputError):
         act(store, "release", "SQ-404")

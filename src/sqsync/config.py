@@ -155,13 +155,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+STORE_URL_ENV = "SQSYNC_STORE_URL"
+
+
+def _store_url(value: str, where: str) -> str:
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError(
+            f"{where} must be a postgresql://user@host/database URL (SQLite takes [store] path)"
+        )
+    if urlsplit(value).password:
+        # A password here would be printed in messages and copied into every backup.
+        raise ValueError(f"{where} holds a password: put it in ~/.pgpass or PGPASSWORD instead")
+    return value
+
+
 class StoreSettings(_Strict):
-    """``[store]``: where the SQLite file lives, and how long the run log keeps its rows."""
+    """``[store]``: where the store lives (a SQLite file, or a PostgreSQL database by URL)
+    and how long the run log keeps its rows."""
 
     path: Text = "sqsync.db"
+    url: Text | None = None
     # At frequency = 1 the run log gains ~4,300 rows a day per connection; `run` prunes
     # rows older than this (each job's latest attempt is always kept).
     run_log_days: Annotated[int, Field(ge=1, le=3650)] = 30
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _store_url(value, "url")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> StoreSettings:
+        if self.url is not None and "path" in self.model_fields_set:
+            raise ValueError("give path (SQLite) or url (PostgreSQL), not both")
+        return self
 
 
 def _zero_below_within_cap(
@@ -438,6 +465,21 @@ class Config(_Strict):
     @property
     def store_path(self) -> Path:
         return self._path.parent / Path(self.store.path).expanduser()
+
+    @property
+    def store_location(self) -> Path | str:
+        """Where the store is: ``SQSYNC_STORE_URL`` when set (so each host's cron can
+        name the shared database without editing the file), else ``[store] url``, else
+        the SQLite file at ``[store] path``."""
+        from_env = os.environ.get(STORE_URL_ENV)
+        if from_env:
+            try:
+                return _store_url(from_env, STORE_URL_ENV)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+        if self.store.url is not None:
+            return self.store.url
+        return self.store_path
 
     def clients(self) -> list[str]:
         """The client codes the connections name, sorted."""

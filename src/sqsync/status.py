@@ -27,7 +27,7 @@ from sqsync.store import Store, utc_text
 from sqsync.store.attention import failed_shipments, holding_orders
 from sqsync.store.connections import orphaned_orders
 from sqsync.store.despatches import shipment_counts
-from sqsync.store.locks import holder, is_stale
+from sqsync.store.locks import holder, is_held
 from sqsync.store.order_writes import unreadable_orders
 from sqsync.store.orders import open_order_counts
 from sqsync.store.runlog import last_attempts, last_error, last_run
@@ -44,11 +44,9 @@ def connection_status(
     store: Store, connection: Connection, *, clock: Callable[[], datetime] = utcnow
 ) -> dict[str, Any]:
     """The status of one connection as a JSON-ready dict."""
-    import socket
-
     now = clock()
     lock = holder(store, connection.name)
-    working = lock is not None and not is_stale(lock, now, host=socket.gethostname())
+    working = is_held(store, lock, now)
     attempts = last_attempts(store, connection.name)
     jobs = {}
     for job in jobs_for(connection):

@@ -16,6 +16,7 @@ from sqsync.cli import (  # noqa: F401  (registration side effects)
     operate,
     orders,
     stock,
+    store,
     sync_stock,
 )
 from sqsync.cli._root import cli

@@ -128,7 +128,7 @@ class App:
         store whose file or folder cannot be written."""
         from sqsync.store import Store
 
-        return Store.open(self.config.store_path, readonly=readonly)
+        return Store.open(self.config.store_location, readonly=readonly)
 
 
 pass_app = click.make_pass_decorator(App)

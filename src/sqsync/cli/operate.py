@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -48,7 +49,7 @@ def run(app: App, connections: tuple[str, ...], force: bool, workers: int, as_js
     app.config.resolve_keys(selected)
     outcomes = run_due(
         selected,
-        app.config.store_path,
+        app.config.store_location,
         force=force,
         workers=workers,
         client_factory=app.make_client,
@@ -168,7 +169,8 @@ def check(app: App, connections: tuple[str, ...], as_json: bool) -> None:
     failed = False
     for result in results:
         failed = _show_check(result, urls.get(result.connection), as_json) or failed
-    if config.store_path.exists():  # check never creates the store
+    location = config.store_location
+    if not isinstance(location, Path) or location.exists():  # check never creates a file
         with app.open_store(readonly=True) as store:
             unconfigured = orphan_checks(store, {c.name for c in config.connections})
         for result in unconfigured:

@@ -220,7 +220,7 @@ class ConnectionRun:
 
 def run_connection(
     connection: Connection,
-    store_path: Path,
+    store_path: Path | str,
     *,
     force: bool = False,
     clock: Callable[[], datetime] = utcnow,
@@ -327,7 +327,7 @@ def _run_jobs(
 
 def run_due(
     connections: Sequence[Connection],
-    store_path: Path,
+    store_path: Path | str,
     *,
     force: bool = False,
     workers: int = DEFAULT_WORKERS,

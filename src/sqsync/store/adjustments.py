@@ -76,11 +76,11 @@ def _insert(
     key, when = new_key(), utc_text(now)
     cursor = conn.execute(
         "INSERT INTO stock_adjustments (connection, idempotency_key, body, operations, replaces,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (connection, key, _body(increments, decrements), operations, replaces, when, when),
     )
     return JournalEntry(
-        id=int(cursor.lastrowid or 0),
+        id=int(cursor.fetchone()[0]),
         connection=connection,
         idempotency_key=key,
         increments=tuple(increments),

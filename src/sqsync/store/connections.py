@@ -35,6 +35,12 @@ Db = Store | sqlite3.Connection
 def connection_tables(db: Db) -> list[str]:
     """Every table of the store with a ``connection`` column, by name."""
     conn = connection_of(db)
+    if getattr(conn, "dialect", "sqlite") == "postgresql":
+        rows = conn.execute(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND column_name = 'connection' ORDER BY table_name"
+        )
+        return [str(row[0]) for row in rows]
     tables = [
         row[0]
         for row in conn.execute(

@@ -46,7 +46,7 @@ class StoreError(SqsyncError):
     can act on. ``read_only`` is true when the cause is that the store cannot be written
     (a command that only reads may still open it read-only)."""
 
-    def __init__(self, path: Path, cause: str, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path | str, cause: str, *, read_only: bool = False) -> None:
         super().__init__(f"store {path}: {cause}")
         self.path = path
         self.cause = cause
@@ -187,6 +187,8 @@ class Store:
     :meth:`transaction`. ``read_only`` is why the store was opened read-only (None when
     it can be written)."""
 
+    dialect = "sqlite"
+
     def __init__(
         self, conn: sqlite3.Connection, path: Path, *, read_only: str | None = None
     ) -> None:
@@ -206,6 +208,10 @@ class Store:
         cannot (a read-only file or folder). A schema older than this sqsync cannot be
         read then, and is a :class:`StoreError` saying so.
         """
+        if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+            from sqsync.store.postgres import PostgresStore  # psycopg only for its users
+
+            return PostgresStore.open_url(path)
         path = Path(path)
         if not path.parent.is_dir():
             raise ConfigError(f"store path {path}: folder {path.parent} does not exist")
@@ -334,7 +340,7 @@ class Store:
                 raise trouble from error
             self._run("RELEASE nested")
             return
-        self._run("BEGIN IMMEDIATE")
+        self._begin()
         try:
             yield conn
         except BaseException as error:
@@ -349,6 +355,9 @@ class Store:
             if trouble is None:
                 raise
             raise trouble from error
+
+    def _begin(self) -> None:
+        self._run("BEGIN IMMEDIATE")
 
     def _run(self, sql: str) -> None:
         """Run one transaction-control statement, store trouble as a StoreError."""

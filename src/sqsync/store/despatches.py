@@ -148,7 +148,7 @@ def add_shipment(
 ) -> int:
     cursor = connection_of(db).execute(
         "INSERT INTO shipments (order_id, carrier, service, tracking_number, tracking_url,"
-        " shipped_at, push_state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " shipped_at, push_state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             order_id,
             carrier,
@@ -160,7 +160,7 @@ def add_shipment(
             created_at,
         ),
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.fetchone()[0])
 
 
 def mark_despatched(db: Db, order_id: int, despatched_at: str, now: str) -> list[str]:
@@ -228,7 +228,8 @@ def _lines(conn: sqlite3.Connection, order_id: int) -> list[Any]:
         " FROM order_items i JOIN orders o ON o.id = i.order_id"
         " LEFT JOIN stock_levels s ON s.client_id = o.client_id"
         "  AND s.warehouse_id = o.warehouse_id AND s.sku = i.sku"
-        " WHERE i.order_id = ? GROUP BY i.sku ORDER BY i.sku",
+        " WHERE i.order_id = ?"
+        " GROUP BY i.sku, o.client_id, o.warehouse_id, s.on_hand, o.order_number ORDER BY i.sku",
         (order_id,),
     ).fetchall()
 

@@ -10,6 +10,11 @@ twice. The lock is a lease row in the store (``connection_locks``):
 * taken over at once when its holder is a process on this host that no longer exists
   (killed with SIGKILL, the machine's OOM killer), instead of waiting for the lease to end.
 
+On PostgreSQL (several hosts on one database) the lock is the database's own: a session
+advisory lock, taken with ``pg_try_advisory_lock`` on the worker's store connection and
+released by the server when that session ends, however its host died, so no lease has to
+expire and no hostname or pid is trusted. The row then only says who holds it.
+
 ``owner`` is unique per acquisition, so even two threads of one process cannot mistake
 each other's lease for their own.
 
@@ -118,6 +123,30 @@ def is_stale(
     return current.host == host and not alive(current.pid)
 
 
+def _advisory_key(connection: str) -> str:
+    return f"sqsync connection {connection}"
+
+
+def _try_advisory(store: Store, connection: str) -> bool:
+    row = store.conn.execute(
+        "SELECT pg_try_advisory_lock(hashtextextended(?, 0))", (_advisory_key(connection),)
+    ).fetchone()
+    return bool(row[0])
+
+
+def is_held(store: Store, current: Holder | None, now: datetime) -> bool:
+    """Whether a live process holds the lock ``current`` describes (for ``status``)."""
+    if store.dialect == "postgresql":
+        row = store.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint)"
+            " = hashtextextended(?, 0))",
+            (_advisory_key(current.connection if current else ""),),
+        ).fetchone()
+        return current is not None and bool(row[0])
+    return current is not None and not is_stale(current, now, host=socket.gethostname())
+
+
 class Lease:
     """A held connection lock. Renew it while working; release it when done."""
 
@@ -202,6 +231,11 @@ class Lease:
                 "DELETE FROM connection_locks WHERE connection = ? AND owner = ?",
                 (self.connection, self.owner),
             )
+        if self.store.dialect == "postgresql":
+            self.store.conn.execute(
+                "SELECT pg_advisory_unlock(hashtextextended(?, 0))",
+                (_advisory_key(self.connection),),
+            )
 
     def __enter__(self) -> Lease:
         return self
@@ -238,12 +272,19 @@ def acquire(
     host = host or socket.gethostname()
     pid = os.getpid() if pid is None else pid
     owner = f"{host}:{pid}:{uuid.uuid4().hex[:12]}"
+    advisory = store.dialect == "postgresql"
+    if advisory and not _try_advisory(store, connection):
+        now = clock()
+        raise ConnectionLocked(
+            holder(store, connection)
+            or Holder(connection, "", "another host", 0, "sqsync", now, now + lease)
+        )
     # Not fsynced (see the module doc): a power cut that loses it loses its holder too.
     with store.deferred_sync(), store.transaction() as conn:
         now = clock()
         current = holder(store, connection)
         if current is not None:
-            if not is_stale(current, now, host=host, alive=alive):
+            if not advisory and not is_stale(current, now, host=host, alive=alive):
                 raise ConnectionLocked(current)
             log.warning(
                 "connection %s: taking over the lock left by %s", connection, current.describe()

@@ -132,13 +132,13 @@ def history(
     )
     order = "DESC" if newest_first else "ASC"
     rows = connection_of(db).execute(
-        f"SELECT * FROM ({latest}) ORDER BY id {order}",
-        # A negative LIMIT is SQLite's "no limit".
+        f"SELECT * FROM ({latest}) AS latest ORDER BY id {order}",
+        # No limit is the largest one: SQLite's -1 is an error on PostgreSQL.
         {
             "sku": sku,
             "client": client,
             "warehouse": warehouse,
-            "limit": -1 if limit is None else limit,
+            "limit": 2**62 if limit is None else limit,
         },
     )
     for row in rows:

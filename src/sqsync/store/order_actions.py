@@ -108,7 +108,7 @@ def act(
         order_writes.set_status(conn, ref.id, to_status, new_problems, now)
         conn.execute(
             "INSERT INTO order_actions"
-            " (order_id, action, from_status, to_status, reason, user, created_at)"
+            ' (order_id, action, from_status, to_status, reason, "user", created_at)'
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (ref.id, action, status, to_status, reason, user or current_user(), now),
         )
@@ -164,7 +164,7 @@ def actions_of(db: Db, order_id: int) -> list[dict[str, Any]]:
     """The order's audit rows, oldest first: ``{time, user, action, from_status,
     to_status, reason}``."""
     rows = connection_of(db).execute(
-        "SELECT created_at AS time, user, action, from_status, to_status, reason"
+        'SELECT created_at AS time, "user", action, from_status, to_status, reason'
         " FROM order_actions WHERE order_id = ? ORDER BY id",
         (order_id,),
     )

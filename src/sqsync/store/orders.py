@@ -19,7 +19,7 @@ from typing import Any
 
 from sqsync.domain.orders import ADDRESS_FIELDS
 from sqsync.domain.orders import STATUSES as STATUSES
-from sqsync.store.database import Store, connection_of, utc_text
+from sqsync.store.database import Store, StoreError, connection_of, utc_text
 from sqsync.store.shipments import SHIPMENT_COLUMNS, shipment_dict
 
 Db = Store | sqlite3.Connection
@@ -173,16 +173,19 @@ def stream_orders(
     own_snapshot = not conn.in_transaction
     if own_snapshot:
         conn.execute("BEGIN")
+    # SQLite's cursors step through the file; PostgreSQL's need a server-side cursor, or
+    # the driver would load every row first.
+    select = getattr(conn, "stream", conn.execute)
     try:
-        orders = conn.execute(_ORDER_SELECT + where + f" ORDER BY {key}", params)
-        items = conn.execute(
+        orders = select(_ORDER_SELECT + where + f" ORDER BY {key}", params)
+        items = select(
             f"SELECT i.*, {key} AS _key FROM order_items i JOIN orders o ON o.id = i.order_id"
             + where
             + f" ORDER BY {key}, i.id",
             params,
         )
         shipment_columns = ", ".join(f"s.{c.strip()}" for c in SHIPMENT_COLUMNS.split(","))
-        shipments = conn.execute(
+        shipments = select(
             f"SELECT {shipment_columns}, {key} AS _key FROM shipments s"
             " JOIN orders o ON o.id = s.order_id" + where + f" ORDER BY {key}, s.id",
             params,
@@ -199,7 +202,7 @@ def stream_orders(
             try:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
-            except sqlite3.ProgrammingError:
+            except (sqlite3.ProgrammingError, StoreError):
                 pass
 
 

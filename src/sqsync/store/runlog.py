@@ -33,10 +33,10 @@ def start_run(
 ) -> int:
     """Record a run as started; return its id for :func:`finish_run`."""
     cursor = connection_of(store).execute(
-        "INSERT INTO run_log (connection, job, started_at) VALUES (?, ?, ?)",
+        "INSERT INTO run_log (connection, job, started_at) VALUES (?, ?, ?) RETURNING id",
         (connection, job, utc_text(started_at) if started_at else now_text()),
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.fetchone()[0])
 
 
 def finish_run(
