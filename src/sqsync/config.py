@@ -657,7 +657,7 @@ def _describe(path: Path, data: dict[str, Any], error: ValidationError) -> str:
         loc = loc[2:]
     # Pydantic adds the validator kind to some locations (e.g. "function-before"); drop it.
     key = ".".join(str(part) for part in loc if not str(part).startswith("function-"))
-    message = _message(first, secret="api_key" in key)
+    message = _message(first, secret="api_key" in key or key in ("url", "store.url"))
     if key and not message.startswith(f"{key}:"):
         where.append(key)
     more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""

@@ -1,0 +1,151 @@
+"""The PostgreSQL store: how it is chosen, what it shares with SQLite, and its locks.
+
+Tests that need a server run in the suite's PostgreSQL pass (SQSYNC_TEST_BACKEND=postgres,
+which `make test` runs second); the rest run on every pass.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from importlib import resources
+
+import pytest
+
+from factories import insert_order, write_config
+from sqsync.config import load_config
+from sqsync.errors import ConfigError
+from sqsync.store import Store
+from sqsync.store.database import migration_files
+from sqsync.store.postgres import postgres_migration_files, redacted, translate
+
+on_postgres = pytest.mark.skipif(
+    os.environ.get("SQSYNC_TEST_BACKEND") != "postgres", reason="needs the PostgreSQL pass"
+)
+
+
+def test_every_sqlite_migration_has_a_postgresql_twin_and_no_more():
+    sqlite_names = [name for name, _ in migration_files()]
+    assert sorted(postgres_migration_files()) == sqlite_names
+
+
+def test_placeholders_are_translated_outside_quotes_and_comments():
+    query, writes = translate("UPDATE t SET a = ?, b = '?%' WHERE c LIKE 'x%' -- why?\n AND d = :d")
+    assert query == "UPDATE t SET a = %s, b = '?%%' WHERE c LIKE 'x%%' -- why?\n AND d = %(d)s"
+    assert writes
+    assert translate("SELECT x::text FROM t")[0] == "SELECT x::text FROM t"
+    assert not translate("SELECT 1")[1]
+
+
+def test_a_password_is_never_kept_in_the_config_or_shown():
+    assert redacted("postgresql://u:secret@h:5432/db") == "postgresql://u@h:5432/db"
+
+
+def _with_store(tmp_path, text):
+    path = write_config(tmp_path)
+    config = path.read_text(encoding="utf-8")
+    assert 'path = "sqsync.db"' in config
+    path.write_text(config.replace('path = "sqsync.db"', text), encoding="utf-8")
+    return path
+
+
+def test_url_and_path_together_are_a_config_error(tmp_path):
+    path = _with_store(tmp_path, 'path = "x.db"\nurl = "postgresql://u@h/db"')
+    with pytest.raises(ConfigError, match="not both"):
+        load_config(path)
+
+
+def test_a_url_with_a_password_is_refused(tmp_path):
+    path = _with_store(tmp_path, 'url = "postgresql://u:hunter2@h/db"')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "pgpass" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_the_environment_url_wins_over_the_file(tmp_path, monkeypatch):
+    path = write_config(tmp_path)
+    monkeypatch.setenv("SQSYNC_STORE_URL", "postgresql://sqsync@db.example/sqsync")
+    assert load_config(path).store_location == "postgresql://sqsync@db.example/sqsync"
+    monkeypatch.setenv("SQSYNC_STORE_URL", "mysql://nope")
+    with pytest.raises(ConfigError, match="SQSYNC_STORE_URL"):
+        load_config(path).store_location  # noqa: B018
+
+
+def test_a_refused_connection_is_one_store_error_naming_the_database():
+    from sqsync.store.database import StoreError
+
+    with pytest.raises(StoreError) as caught:
+        Store.open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    assert str(caught.value).startswith("store postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_sqlite_users_never_import_psycopg():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from sqsync.cli import main; from sqsync.store import Store;"
+        "Store.open(sys.argv[1]).close(); print('psycopg' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SQSYNC_STORE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, "/tmp/sqsync-no-psycopg.db"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert done.stdout.strip() == "False"
+
+
+@on_postgres
+def test_the_lock_is_the_databases_own_and_dies_with_its_session(store_backend):
+    from sqsync.store.locks import ConnectionLocked, acquire, holder, is_held
+
+    first, second = Store.open(store_backend), Store.open(store_backend)
+    lease = acquire(first, "acme", command="sqsync run", host="host-a", pid=1)
+    with pytest.raises(ConnectionLocked):
+        acquire(second, "acme", command="sqsync run", host="host-b", pid=2)
+    assert is_held(second, holder(second, "acme"), lease.clock())
+    first.close()  # the host died: its session, and so its lock, are gone at once
+    again = acquire(second, "acme", command="sqsync run", host="host-b", pid=2)
+    assert holder(second, "acme").host == "host-b"
+    again.release()
+    second.close()
+    del lease
+
+
+@on_postgres
+def test_store_copy_moves_everything_and_refuses_a_non_empty_target(tmp_path, store_backend):
+    from sqsync.store.copy import copy_store
+
+    source = _sqlite_store(tmp_path / "old.db")
+    order_id = insert_order(source, order_number="SQ-7")
+    copied = copy_store(source, store_backend)
+    assert copied.rows["orders"] == 1
+    target = Store.open(store_backend)
+    row = target.conn.execute("SELECT id, order_number, change_no FROM orders").fetchone()
+    assert (row[0], row[1]) == (order_id, "SQ-7")
+    assert row[2] == source.conn.execute("SELECT change_no FROM orders").fetchone()[0]
+    # New rows go on after the copied ids, and the feed after the copied numbers.
+    assert insert_order(target, order_number="SQ-8") > order_id
+    target.close()
+    with pytest.raises(ConfigError, match="not empty"):
+        copy_store(source, store_backend)
+    source.close()
+
+
+def _sqlite_store(path):
+    """A real SQLite store even in the PostgreSQL pass (which redirects Store.open)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    store = Store(conn, path)
+    store.migrate()
+    return store
+
+
+def test_the_postgresql_migrations_ship_in_the_package():
+    folder = resources.files("sqsync.store").joinpath("migrations").joinpath("postgres")
+    assert any(entry.name == "0001_initial.sql" for entry in folder.iterdir())
