@@ -14,8 +14,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The suite twice: on SQLite, then on PostgreSQL (tests/postgres_server.py starts one).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not long"
+	SQSYNC_TEST_BACKEND=postgres $(BIN)/python -m pytest -q -m "not long"
 
 test-long: $(STAMP)
 	$(BIN)/python -m pytest -q

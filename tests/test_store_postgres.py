@@ -149,3 +149,31 @@ def _sqlite_store(path):
 def test_the_postgresql_migrations_ship_in_the_package():
     folder = resources.files("sqsync.store").joinpath("migrations").joinpath("postgres")
     assert any(entry.name == "0001_initial.sql" for entry in folder.iterdir())
+
+
+def test_a_missing_extra_is_one_line_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    path = _with_store(tmp_path, 'url = "postgresql://sqsync@127.0.0.1:1/sqsync"')
+    # A module finder that hides psycopg, as on a machine without the extra.
+    hide = (
+        "import sys\n"
+        "class Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'psycopg':\n"
+        "            raise ModuleNotFoundError(name=name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from sqsync.cli import main\n"
+        "sys.argv = ['sqsync', '--config', sys.argv[1], 'status']\n"
+        "main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SQSYNC_STORE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", hide, str(path)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "sqsync: error: [store] url is a PostgreSQL database, which needs the postgres extra:"
+        " pip install 'sqsync[postgres]'"
+    ]

@@ -209,8 +209,15 @@ class Store:
         read then, and is a :class:`StoreError` saying so.
         """
         if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
-            from sqsync.store.postgres import PostgresStore  # psycopg only for its users
-
+            try:
+                from sqsync.store.postgres import PostgresStore  # psycopg only for its users
+            except ImportError as error:
+                if error.name not in ("psycopg", "psycopg_binary"):
+                    raise
+                raise ConfigError(
+                    "[store] url is a PostgreSQL database, which needs the postgres extra:"
+                    " pip install 'sqsync[postgres]'"
+                ) from None
             return PostgresStore.open_url(path)
         path = Path(path)
         if not path.parent.is_dir():
