@@ -241,3 +241,12 @@ def record_import(store: Store, connection: str = "acme", outcome: str = "ok") -
 
     with store.transaction() as conn:
         finish_run(conn, start_run(conn, connection, "import-orders"), outcome=outcome)
+
+
+def table_names(store: Store) -> list[str]:
+    """The store's tables (migrations' bookkeeping left out), on either backend."""
+    if store.dialect == "postgresql":
+        sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+    return sorted(row[0] for row in store.conn.execute(sql))

@@ -17,7 +17,6 @@ Click's own usage errors (an unknown option, a value outside a choice) print cli
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,14 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from factories import DEFAULT_CONNECTION, config_text, insert_order, record_import, write_config
+from factories import (
+    DEFAULT_CONNECTION,
+    config_text,
+    insert_order,
+    record_import,
+    table_names,
+    write_config,
+)
 from sqsync.cli import cli
 from sqsync.config import load_config
 from sqsync.squarespace import Client
@@ -63,15 +69,10 @@ class Shop:
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table (run_log left out where a failed run is recorded)."""
-        conn = sqlite3.connect(self.store_path)
+        store = Store.open(self.store_path)
+        conn = store.conn
         try:
-            names = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT name FROM sqlite_master"
-                    " WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
-                )
-            ]
+            names = table_names(store)
             # Pacing notes when the key's requests were answered (issue 15): bookkeeping
             # of what was sent, like the run log, not a change to the warehouse.
             skip = " WHERE key != 'pacing.recent'"
@@ -84,10 +85,10 @@ class Shop:
                     key=repr,
                 )
                 for name in sorted(names)
-                if name not in self.ignored_tables
+                if name not in self.ignored_tables and name != "schema_migrations"
             }
         finally:
-            conn.close()
+            store.close()
 
     def store_bytes(self) -> bytes:
         return b"".join(

@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -221,17 +220,21 @@ def despatches(store: Store, rng: random.Random, count: int) -> list[Despatch]:
 
 def stored_orders(store_path: Path) -> Counter[tuple[Any, ...]]:
     """Each stored order with its lines, as comparable values (ids and times left out)."""
-    conn = sqlite3.connect(store_path)
+    store = Store.open(store_path)
     try:
-        rows = conn.execute(
-            "SELECT o.squarespace_id, o.order_number, o.status, o.problems,"
-            " group_concat(i.sku || 'x' || i.quantity, ',')"
-            " FROM orders o LEFT JOIN order_items i ON i.order_id = o.id"
-            " GROUP BY o.id"
+        lines: dict[int, list[str]] = {}
+        for row in store.conn.execute(
+            "SELECT order_id, sku, quantity FROM order_items ORDER BY id"
+        ):
+            lines.setdefault(row[0], []).append(f"{row[1]}x{row[2]}")
+        rows = store.conn.execute(
+            "SELECT id, squarespace_id, order_number, status, problems FROM orders"
         )
-        return Counter(tuple(row) for row in rows)
+        return Counter(
+            (*tuple(row)[1:], ",".join(lines[row[0]]) if row[0] in lines else None) for row in rows
+        )
     finally:
-        conn.close()
+        store.close()
 
 
 def check_orders(shop: Shop) -> None:
@@ -279,14 +282,14 @@ def check_stock(shop: Shop, initial: dict[str, dict[str, Any]]) -> None:
 
 def check_shipments(shop: Shop) -> None:
     """Every shipment is on its order once; no order was emailed twice; all are pushed."""
-    conn = sqlite3.connect(shop.store_path)
+    store = Store.open(shop.store_path)
     try:
-        shipments = conn.execute(
+        shipments = store.conn.execute(
             "SELECT o.squarespace_id, s.tracking_number, s.push_state"
             " FROM shipments s JOIN orders o ON o.id = s.order_id"
         ).fetchall()
     finally:
-        conn.close()
+        store.close()
     assert shipments, "the trial had nothing to push"
     orders = shop.emu.orders
     for order_id, tracking, state in shipments:

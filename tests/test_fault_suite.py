@@ -11,13 +11,13 @@ compared, and the crash suite's exactly-once checks are applied to the faulty co
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sqsync.emulator import Faults
+from sqsync.store import Store
 from test_crash_suite import JOBS, Shop, check, make_shop, stored_orders
 
 FAULT_KINDS = ("500", "503", "429", "drop")
@@ -27,17 +27,15 @@ SCALE = {"import-orders": 8, "sync-stock": 4, "push-despatch": 4}
 
 
 def shipments(store_path: Path) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(store_path)
+    store = Store.open(store_path)
     try:
-        return sorted(
-            conn.execute(
-                "SELECT o.squarespace_id, o.status, s.carrier, s.tracking_number, s.push_state"
-                " FROM shipments s JOIN orders o ON o.id = s.order_id"
-            ).fetchall(),
-            key=repr,
+        rows = store.conn.execute(
+            "SELECT o.squarespace_id, o.status, s.carrier, s.tracking_number, s.push_state"
+            " FROM shipments s JOIN orders o ON o.id = s.order_id"
         )
+        return sorted((tuple(row) for row in rows), key=repr)
     finally:
-        conn.close()
+        store.close()
 
 
 def fulfilments(shop: Shop) -> dict[str, tuple[str, list[str | None]]]:

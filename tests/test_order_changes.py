@@ -221,6 +221,7 @@ def test_the_horizon_is_a_real_commit_and_uncommitted_changes_are_not_listed(sto
         assert last_change(store) == 0
 
 
+@pytest.mark.sqlite_only  # builds an old store by hand, in SQLite
 def test_orders_stored_before_the_feed_are_numbered_in_the_order_they_were_stored(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from factories import insert_order
 from sqsync.store import Store
 from sqsync.store import stock as stock_module
 from sqsync.store.stock import availability
+
+pytestmark = pytest.mark.sqlite_only  # SQLite's query planner
 
 
 def test_the_allocation_query_reads_only_the_open_orders(tmp_path, monkeypatch):

@@ -11,6 +11,10 @@ from sqsync.errors import ConfigError
 from sqsync.store import Store, database, parse_time, utc_text
 from sqsync.store.database import migration_files, split_statements
 
+pytestmark = (
+    pytest.mark.sqlite_only
+)  # SQLite's file, pragmas and migrations runner (PostgreSQL: test_store_postgres.py)
+
 
 @pytest.fixture
 def store(tmp_path):

@@ -35,6 +35,9 @@ from sqsync.store.database import StoreError, migration_files
 from sqsync.store.stock import set_on_hand
 from sqsync.store.sync_state import set_state
 
+pytestmark = pytest.mark.sqlite_only  # a SQLite file's disk, permission and corruption trouble
+
+
 NOBODY = 65534
 CORRUPTED = "the file is not an sqlite database or is corrupted; restore it from a backup"
 

@@ -144,6 +144,22 @@ class _BoolAsInt(Dumper):
         return b"1" if obj else b"0"
 
 
+class _Cursor(psycopg.Cursor[Any]):
+    """sqlite3's cursor answers fetchone() with None after a statement that returns no
+    rows (an UPDATE); psycopg's raises."""
+
+    def fetchone(self) -> Any:
+        return None if self.pgresult is None or self.description is None else super().fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return [] if self.pgresult is None or self.description is None else super().fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.pgresult is None or self.description is None:
+            return iter(())
+        return super().__iter__()
+
+
 class PgConnection:
     """The part of ``sqlite3.Connection`` the store uses, over psycopg (autocommit)."""
 
@@ -236,6 +252,7 @@ class PostgresStore(Store):
                 url,
                 autocommit=True,
                 row_factory=_row_factory,
+                cursor_factory=_Cursor,
                 application_name="sqsync",
                 # A host that loses its network must lose its locks within a minute.
                 keepalives=1,
