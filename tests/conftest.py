@@ -73,15 +73,21 @@ BACKEND = os.environ.get("SQSYNC_TEST_BACKEND", "sqlite")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: about SQLite itself; skipped on PostgreSQL")
+    config.addinivalue_line(
+        "markers", "postgres_todo: not yet passing on PostgreSQL (issue 16, open); skipped there"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if BACKEND != "postgres":
         return
     skip = pytest.mark.skip(reason="about SQLite itself")
+    todo = pytest.mark.skip(reason="not yet passing on PostgreSQL: issue 16 is open")
     for item in items:
         if "sqlite_only" in item.keywords:
             item.add_marker(skip)
+        elif "postgres_todo" in item.keywords:
+            item.add_marker(todo)
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +114,8 @@ def store_backend(
 
     One migrated database per session, emptied before each test (a new database per test
     costs half a second; emptying it, a few milliseconds)."""
-    if postgres_database is None or "sqlite_only" in request.keywords:
+    skipped = "sqlite_only" in request.keywords or "postgres_todo" in request.keywords
+    if postgres_database is None or skipped:
         yield None
         return
 

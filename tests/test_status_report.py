@@ -3,6 +3,7 @@
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from click.testing import CliRunner
 
 from factories import FactoryRunner, insert_order, insert_shipment, write_config
@@ -69,6 +70,7 @@ def test_status_reports_runs_due_times_orders_shipments_and_last_error(tmp_path)
     assert status["locked_by"] is None
 
 
+@pytest.mark.postgres_todo
 def test_status_shows_who_is_working_on_a_connection(tmp_path):
     _, config, store = setup_store(tmp_path)
     acquire(store, "acme", command="sqsync sync-stock", clock=lambda: NOW, host="elsewhere")

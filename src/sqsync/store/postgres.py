@@ -154,7 +154,7 @@ class _Cursor(psycopg.Cursor[Any]):
     def fetchall(self) -> list[Any]:
         return [] if self.pgresult is None or self.description is None else super().fetchall()
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Any:
         if self.pgresult is None or self.description is None:
             return iter(())
         return super().__iter__()

@@ -1,7 +1,12 @@
 -- PostgreSQL twin of ../0014_order_changes.sql: the same counter, columns and rules.
--- SQLite's AFTER triggers re-update the row; here BEFORE triggers set the number on the
--- row being written, which is the same outcome. Numbers are taken in commit order because
--- every write transaction holds the store's one write lock (sqsync.store.postgres).
+-- Numbers are taken in commit order as there: every write transaction holds the store's
+-- one write lock (an advisory lock, sqsync.store.postgres), and the counter row's own lock
+-- is held until commit too.
+--
+-- A new order is numbered by an AFTER trigger that updates the row, as in SQLite, not by a
+-- BEFORE one: a BEFORE INSERT trigger also runs for a row that ON CONFLICT DO NOTHING then
+-- drops (import-orders' inserts), which would burn a number. An update is numbered by a
+-- BEFORE trigger setting it on the row being written: the same outcome, one row version.
 CREATE TABLE order_change_counter (
     id    INTEGER PRIMARY KEY CHECK (id = 1),
     last  INTEGER NOT NULL,
@@ -20,12 +25,12 @@ $$;
 
 CREATE FUNCTION orders_change_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.change_no := sqsync_next_change_no();
-    NEW.change_kind := 'created';
-    RETURN NEW;
+    UPDATE orders SET change_no = sqsync_next_change_no(), change_kind = 'created'
+    WHERE id = NEW.id;
+    RETURN NULL;
 END
 $$;
-CREATE TRIGGER orders_change_on_insert BEFORE INSERT ON orders
+CREATE TRIGGER orders_change_on_insert AFTER INSERT ON orders
 FOR EACH ROW EXECUTE FUNCTION orders_change_on_insert();
 
 CREATE FUNCTION orders_change_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -42,8 +47,8 @@ BEGIN
     RETURN NEW;
 END
 $$;
--- change_no and change_kind are not in the column list, so the item trigger's UPDATE of
--- them does not fire this one.
+-- change_no and change_kind are not in the column list, so the UPDATEs of the insert and
+-- item triggers do not fire this one.
 CREATE TRIGGER orders_change_on_update BEFORE UPDATE OF
     order_number, status, problems, customer_email, first_name, last_name, address1,
     address2, city, state, postal_code, country_code, phone, billing_first_name,
@@ -84,7 +89,8 @@ FOR EACH ROW WHEN (OLD.order_number IS DISTINCT FROM NEW.order_number
      OR OLD.carrier IS DISTINCT FROM NEW.carrier
      OR OLD.service IS DISTINCT FROM NEW.service
      OR OLD.despatched_at IS DISTINCT FROM NEW.despatched_at
-     OR (OLD.sq_modified_on IS DISTINCT FROM NEW.sq_modified_on AND NEW.status IN ('NEW', 'HOLDING')))
+     OR (OLD.sq_modified_on IS DISTINCT FROM NEW.sq_modified_on
+         AND NEW.status IN ('NEW', 'HOLDING')))
 EXECUTE FUNCTION orders_change_on_update();
 
 CREATE FUNCTION order_items_change_on_sku() RETURNS trigger LANGUAGE plpgsql AS $$
