@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test test-long lint demo bench emulator clean
+.PHONY: test test-sqlite test-postgres test-long lint demo bench emulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,16 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The suite twice: on SQLite, then on PostgreSQL (tests/postgres_server.py starts one).
+# The suite twice, side by side on the two cores: on SQLite, and on PostgreSQL
+# (tests/postgres_server.py starts a throwaway server). No cache: two pytests share it.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not long"
-	SQSYNC_TEST_BACKEND=postgres $(BIN)/python -m pytest -q -m "not long"
+	$(MAKE) --no-print-directory -j2 test-sqlite test-postgres
+
+test-sqlite: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not long" -p no:cacheprovider
+
+test-postgres: $(STAMP)
+	SQSYNC_TEST_BACKEND=postgres $(BIN)/python -m pytest -q -m "not long" -p no:cacheprovider
 
 test-long: $(STAMP)
 	$(BIN)/python -m pytest -q
