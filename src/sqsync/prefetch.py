@@ -22,13 +22,16 @@ from __future__ import annotations
 import queue
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
 
 _POLL_S = 0.1  # how often a blocked worker looks for the stop signal
+
+
+_NONE = object()  # no first item
 
 
 class _End:
@@ -39,13 +42,24 @@ class _End:
 
 
 @contextmanager
-def prefetched(source: Iterable[T], *, ahead: int = 1) -> Iterator[Iterator[T]]:
+def prefetched(
+    source: Iterable[T], *, ahead: int = 1, last: Callable[[T], bool] | None = None
+) -> Iterator[Iterator[T]]:
     """``with prefetched(pages) as it: for page in it: ...``, with the next item made
-    in a worker thread while the caller handles this one."""
+    in a worker thread while the caller handles this one.
+
+    With ``last`` (true for an item that says nothing follows it, as a page without a next
+    page does) the first item is made in the caller's thread, which waits for it anyway,
+    and the worker starts only when more follow: a one-page import (the usual quiet run)
+    starts no thread.
+    """
     if ahead < 1:
         raise ValueError("ahead must be at least 1")
     box: queue.Queue[object] = queue.Queue(maxsize=ahead)
     stop = threading.Event()
+    worker: threading.Thread | None = None
+    # The iterator while this thread owns it (``last`` given, no worker yet), to close.
+    owned: list[Iterator[T]] = []
 
     def offer(item: object) -> bool:
         """Queue ``item`` unless told to stop; True when it was queued."""
@@ -57,10 +71,10 @@ def prefetched(source: Iterable[T], *, ahead: int = 1) -> Iterator[Iterator[T]]:
             return True
         return False
 
-    def work() -> None:
+    def work(rest: Iterable[T]) -> None:
         iterator: Iterator[T] | None = None
         try:
-            iterator = iter(source)
+            iterator = iter(rest)
             for item in iterator:
                 if not offer(item):
                     return
@@ -73,7 +87,12 @@ def prefetched(source: Iterable[T], *, ahead: int = 1) -> Iterator[Iterator[T]]:
                 close()
         offer(_End())
 
-    def items() -> Iterator[T]:
+    def start(rest: Iterable[T]) -> None:
+        nonlocal worker
+        worker = threading.Thread(target=work, args=(rest,), name="sqsync-prefetch", daemon=True)
+        worker.start()
+
+    def queued() -> Generator[T, None, None]:
         while True:
             item = box.get()
             if isinstance(item, _End):
@@ -82,13 +101,38 @@ def prefetched(source: Iterable[T], *, ahead: int = 1) -> Iterator[Iterator[T]]:
                 return
             yield item  # type: ignore[misc]
 
-    worker = threading.Thread(target=work, name="sqsync-prefetch", daemon=True)
-    worker.start()
+    def leading(check: Callable[[T], bool]) -> Generator[T, None, None]:
+        iterator = iter(source)
+        owned.append(iterator)
+        first = next(iterator, _NONE)
+        if first is _NONE:
+            return
+        if check(first):  # type: ignore[arg-type]
+            yield first  # type: ignore[misc]
+            yield from iterator  # nothing is expected: no thread for it
+            return
+        owned.clear()  # the worker owns (and closes) it from here
+        start(iterator)  # item 2 is made while the caller handles item 1
+        yield first  # type: ignore[misc]
+        yield from queued()
+
+    if last is None:
+        start(source)
+        stream = queued()
+    else:
+        stream = leading(last)
     try:
-        yield items()
+        yield stream
     finally:
         stop.set()
+        interrupted = isinstance(sys.exception(), KeyboardInterrupt | SystemExit)
+        if worker is None or not interrupted:
+            stream.close()
+        for iterator in owned:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
         # Ctrl-C or an exit: the process is ending, so do not wait out a request in flight
         # (the daemon thread ends with the process; an unused GET changes nothing).
-        if not isinstance(sys.exception(), KeyboardInterrupt | SystemExit):
+        if worker is not None and not interrupted:
             worker.join()

@@ -44,8 +44,8 @@ re-read every later order on every run and never catch up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -68,11 +68,11 @@ from sqsync.jobs.order_mapping import (
     Skip,
     SkipReason,
     SquarespaceState,
-    decide,
     derived_problems,
     map_order,
     merge_problems,
     order_number,
+    skip_reason,
     squarespace_state,
 )
 from sqsync.prefetch import prefetched
@@ -357,11 +357,11 @@ class _Reader:
         log.debug("%s: reading orders with %s", self.name, window)
         end = save
         seen: set[str] = set()
-        stale = pages = 0
+        stale = pages = written = 0
         # Overlap: while this page is written, the next one is fetched and validated.
         # A power cut may lose the last pages' commits, but then also the window end.
         with (
-            prefetched(self.client.iter_order_pages(**window.filters())) as stream,
+            prefetched(self.client.iter_order_pages(**window.filters()), last=_last_page) as stream,
             self.store.deferred_sync(),
         ):
             for page in stream:
@@ -381,14 +381,25 @@ class _Reader:
                         "read again next run"
                     )
                 self.guard()
-                with _unit_of_work(self.store, self.run.dry_run) as conn:
-                    self.run.apply_page(conn, page)
-                    if page.orders or page.invalid:
+                # An empty page (a quiet connection's only one) has nothing to write: no
+                # write lock for it.
+                if page.orders or page.invalid:
+                    written += 1
+                    mapped = self.run.map_page(page)  # before the write lock, not under it
+                    with _unit_of_work(self.store, self.run.dry_run) as conn:
+                        self.run.apply_page(conn, page, mapped)
                         self.run.save_pending(conn)
                 self.read += len(page.orders) + len(page.invalid)
                 self.progress(self.name, "orders", self.read)
         if end is not None and not self.run.dry_run:
-            with self.store.transaction() as conn:
+            # Its fsync makes the pages' commits durable. A window that wrote nothing (a
+            # quiet connection's) has none to make durable, and losing its end only means
+            # reading the same empty window again: no fsync for it.
+            quiet = written == 0 and not self.run.pending_state
+            with (
+                self.store.deferred_sync() if quiet else nullcontext(),
+                self.store.transaction() as conn,
+            ):
                 _save_window_end(conn, self.name, end)
                 self.run.save_pending(conn)
         return end
@@ -460,6 +471,37 @@ class _Reader:
                 order_writes.forget_unreadable(conn, self.name, order_id)
 
 
+class _Mapped:
+    """:func:`map_order` of each order of a page (its record, or the MappingError it
+    raised), worked out ahead of the page's transaction."""
+
+    def __init__(
+        self, settings: MappingSettings, known_skus: Collection[str], orders: Iterable[Order]
+    ) -> None:
+        self.settings = settings
+        self.known_skus = known_skus
+        # By object: a page may hold two copies of one order id (applied one after another).
+        self._done: dict[int, OrderRecord | MappingError] = {}
+        for order in orders:
+            try:
+                self._done[id(order)] = map_order(order, settings, known_skus)
+            except MappingError as error:
+                self._done[id(order)] = error
+
+    def record(self, order: Order) -> OrderRecord:
+        """The order's record; raises its :class:`MappingError`."""
+        done = self._done.get(id(order))
+        if done is None:  # not on the page it was made for
+            return map_order(order, self.settings, self.known_skus)
+        if isinstance(done, MappingError):
+            raise MappingError(str(done))
+        return done
+
+
+def _last_page(page: OrderPage) -> bool:
+    return not page.has_next_page
+
+
 def _save_window_end(conn: sqlite3.Connection, connection: str, end: datetime) -> None:
     # A concurrent run may have completed a later window meanwhile: never move it back.
     saved = get_state(conn, connection, WINDOW_END_KEY)
@@ -499,6 +541,7 @@ class _Run:
     stamp: str = field(init=False)
     hold_warnings: int = 0
     _owner: OrderOwner | None = field(default=None, init=False)
+    _mapped: _Mapped | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.result = JobResult(self.connection.name, JOB, dry_run=self.dry_run)
@@ -643,8 +686,16 @@ class _Run:
 
     # ------------------------------------------------------------------ one page
 
-    def apply_page(self, conn: sqlite3.Connection, page: OrderPage) -> None:
+    def map_page(self, page: OrderPage) -> _Mapped:
+        """The page's orders mapped, for :meth:`apply_page`: pure work, done before the
+        page's transaction so the store's write lock is held for the writes only."""
+        return _Mapped(self.settings, self.known_skus, page.orders)
+
+    def apply_page(
+        self, conn: sqlite3.Connection, page: OrderPage, mapped: _Mapped | None = None
+    ) -> None:
         name = self.connection.name
+        self._mapped = mapped or self.map_page(page)
         # An order read twice in one run (overlapping windows) is applied and counted once.
         fresh = [o for o in page.orders if self.seen.get(o.id) != o.modified_on]
         if len(fresh) < len(page.orders):
@@ -691,6 +742,11 @@ class _Run:
         self._insert_new(conn, page_work)
         order_writes.replace_items(conn, page_work.changed_items.items())
 
+    def _record(self, order: Order) -> OrderRecord:
+        if self._mapped is None:
+            return map_order(order, self.settings, self.known_skus)
+        return self._mapped.record(order)
+
     def _failed(self, order: Order, reason: str) -> None:
         log.warning(
             "%s: order %s (id %s) was not imported: %s",
@@ -710,7 +766,7 @@ class _Run:
         existing = work.stored.get(order.id)
         if existing is not None:
             return self._update(conn, order, existing, work.changed_items)
-        decision = decide(order, self.settings, self.known_skus)
+        decision = skip_reason(order, self.settings) or self._record(order)
         if isinstance(decision, Skip):
             self.skipped[decision.reason.value] += 1
             log.debug("%s: skipped order %s: %s", self.connection.name, order.id, decision)
@@ -784,7 +840,7 @@ class _Run:
             )
             return "cancelled"
         try:
-            record = map_order(order, self.settings, self.known_skus)
+            record = self._record(order)
         except MappingError:
             if order.fulfillment_status == FULFILLED:
                 self._hold_fulfilled(conn, existing, state)

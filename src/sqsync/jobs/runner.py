@@ -14,6 +14,7 @@ connection's lock held throughout (:mod:`sqsync.store.locks`).
 from __future__ import annotations
 
 import logging
+import queue
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,8 +41,9 @@ VERBOSE = 15
 # Run-log rows are kept this many days by default ([store] run_log_days).
 RUN_LOG_DAYS = 30
 # Connections worked on at once by `run`. Measured (bench/bench_run_many.py, 200 quiet
-# connections at 50 ms a request, 2 cores): 1 worker 12.3 s, 4: 3.7 s, 8: 2.2 s, 16: 2.2 s
-# with more CPU, 32: 2.3 s. Past 8 the GIL, not the network, is the limit.
+# connections at 50 ms a request, 2 cores, other work on the machine): 1 worker 13.0 s,
+# 4: 4.6 s, 8: 3.1 s, 16: 3.1 s with more CPU (about 11 ms a connection in all). Past 8
+# the GIL, not the network, is the limit.
 DEFAULT_WORKERS = 8
 
 # ``factory(connection, **client_options)``: the CLI's, or a test's (no sleeping, a mock
@@ -94,9 +96,7 @@ def run_job(
 
     With no ``client``, one is made with ``client_factory`` and closed afterwards.
     """
-    from sqsync.squarespace.errors import SquarespaceError
     from sqsync.store import runlog
-    from sqsync.store.database import store_error
 
     fn = job_function(job)
     # Run-log rows are redone when lost (a lost "running" row is a job run again, and every
@@ -105,6 +105,28 @@ def run_job(
     if not dry_run:
         with store.deferred_sync():
             run_id = runlog.start_run(store, connection.name, job, clock())
+    result = _perform(fn, job, connection, store, client, client_factory, dry_run, clock, options)
+    if run_id is not None:
+        with store.deferred_sync():
+            _finish(store, run_id, result, clock)
+    return result
+
+
+def _perform(
+    fn: Job,
+    job: str,
+    connection: Connection,
+    store: Store,
+    client: Client | None,
+    client_factory: ClientFactory,
+    dry_run: bool,
+    clock: Callable[[], datetime],
+    options: dict[str, Any],
+) -> JobResult:
+    """Run ``fn`` and make its result, whatever it raises; no run-log row."""
+    from sqsync.squarespace.errors import SquarespaceError
+    from sqsync.store.database import store_error
+
     own_client = client is None
     before = client.request_count if client is not None else 0
     try:
@@ -133,19 +155,27 @@ def run_job(
     result.requests = requests
     result.dry_run = dry_run
     _note_unreadable(store, connection.name, result)
-    if run_id is not None:
-        with store.deferred_sync():
-            runlog.finish_run(
-                store,
-                run_id,
-                outcome="ok" if result.ok else "failed",
-                counts=result.counts,
-                requests=result.requests,
-                error=result.error,
-                context_id=result.context_id,
-                finished_at=clock(),
-            )
     return result
+
+
+def _finish(
+    db: Store | sqlite3.Connection,
+    run_id: int,
+    result: JobResult,
+    clock: Callable[[], datetime],
+) -> None:
+    from sqsync.store import runlog
+
+    runlog.finish_run(
+        db,
+        run_id,
+        outcome="ok" if result.ok else "failed",
+        counts=result.counts,
+        requests=result.requests,
+        error=result.error,
+        context_id=result.context_id,
+        finished_at=clock(),
+    )
 
 
 def paced_client(
@@ -212,6 +242,8 @@ class ConnectionRun:
     due: list[str] = field(default_factory=list)
     results: list[JobResult] = field(default_factory=list)
     locked_by: Holder | None = None
+    # It failed as a whole (the lock lost, store trouble, a bug): its store is not reused.
+    broken: bool = field(default=False, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -226,36 +258,70 @@ def run_connection(
     clock: Callable[[], datetime] = utcnow,
     client_factory: ClientFactory = make_client,
     progress: Sink = no_progress,
+    store: Store | None = None,
 ) -> ConnectionRun:
     """Run the jobs of ``connection`` that are due, under its lock, in run order.
 
-    Opens its own store connection, so it may run in any thread. Due times are checked
-    again once the lock is held: another process may have just run the jobs.
+    Opens its own store connection (unless given ``store``, one of this thread's), so it
+    may run in any thread. Due times are checked again once the lock is held: another
+    process may have just run the jobs.
+
+    The run log and the lock are written in three transactions for two quiet jobs: the
+    lock with the first job's start (and killed runs' rows marked), each job's finish with
+    the next one's start and the lock's renewal, and the last finish with the pacing times
+    and the release.
+    Each is committed before the job it announces starts, so a kill leaves what it did.
     """
     from sqsync.store import Store
     from sqsync.store.locks import ConnectionLocked, hold
-    from sqsync.store.runlog import mark_killed
 
     outcome = ConnectionRun(connection.name)
-    store = Store.open(store_path)
+    own_store = store is None
+    db = Store.open(store_path) if store is None else store
     try:
-        with hold(store, connection.name, command="sqsync run", clock=clock) as lease:
-            # Under the lock no live process runs a job of this connection: a row still
-            # "running" is from one that died half-way.
-            for job in mark_killed(store, connection.name):
-                log.info("%s %s: a run killed half-way is marked killed", connection.name, job)
-            outcome.due = _due(connection, store, clock(), force=force, fix_clock=True)
-            if outcome.due:
-                outcome.results = _run_jobs(
-                    connection, store, outcome.due, lease, clock, client_factory, progress
+        started: list[int] = []
+
+        def begin(conn: sqlite3.Connection) -> None:
+            started.extend(_begin(conn, connection, db, outcome, clock, force=force))
+
+        with hold(db, connection.name, command="sqsync run", clock=clock, also=begin) as lease:
+            if started:
+                run_id = started[0]
+                outcome.results, last_writes = _run_jobs(
+                    connection, db, outcome.due, run_id, lease, clock, client_factory, progress
                 )
+                lease.release(last_writes)
     except ConnectionLocked as locked:
         # Cron overlapping a long run: not an error, the other process is doing the work.
         log.info("%s: skipped, locked by %s", connection.name, locked.holder.describe())
         outcome.locked_by = locked.holder
     finally:
-        store.close()
+        if own_store:
+            db.close()
     return outcome
+
+
+def _begin(
+    conn: sqlite3.Connection,
+    connection: Connection,
+    store: Store,
+    outcome: ConnectionRun,
+    clock: Callable[[], datetime],
+    *,
+    force: bool,
+) -> list[int]:
+    """In the transaction that takes the lock: mark rows of killed runs, work out what is
+    due (into ``outcome.due``) and record the first due job as started ([its run id])."""
+    from sqsync.store.runlog import mark_killed, start_run
+
+    # Under the lock no live process runs a job of this connection: a row still
+    # "running" is from one that died half-way.
+    for job in mark_killed(conn, connection.name):
+        log.info("%s %s: a run killed half-way is marked killed", connection.name, job)
+    outcome.due = _due(connection, store, clock(), force=force, fix_clock=True)
+    if not outcome.due:
+        return []
+    return [start_run(conn, connection.name, outcome.due[0], clock())]
 
 
 def run_locked(
@@ -291,11 +357,17 @@ def _run_jobs(
     connection: Connection,
     store: Store,
     jobs: Sequence[str],
+    run_id: int,
     lease: Lease,
     clock: Callable[[], datetime],
     client_factory: ClientFactory,
     progress: Sink,
-) -> list[JobResult]:
+) -> tuple[list[JobResult], Callable[[sqlite3.Connection], None]]:
+    """Run ``jobs`` (the first already recorded as started, as ``run_id``); return their
+    results and the last writes, for the transaction that releases the lock."""
+    from sqsync.store import pacing, runlog
+    from sqsync.store.locks import LockLost
+
     # One client for the connection's jobs, so its pacing covers all of them. If it cannot
     # be built (say the key's variable is unset) each job builds its own and records why.
     try:
@@ -305,24 +377,57 @@ def _run_jobs(
     results: list[JobResult] = []
     try:
         for index, job in enumerate(jobs):
-            if index:
-                lease.renew()
-            results.append(
-                run_job(
-                    job,
-                    connection,
-                    store,
-                    client=client,
-                    client_factory=client_factory,
-                    clock=clock,
-                    guard=lease.check,
-                    progress=progress,
-                )
+            result = _perform(
+                job_function(job),
+                job,
+                connection,
+                store,
+                client,
+                client_factory,
+                False,
+                clock,
+                {"guard": lease.check, "progress": progress},
             )
-    finally:
+            results.append(result)
+            if index + 1 == len(jobs):
+                break
+            lost: LockLost | None = None
+            with store.deferred_sync(), store.transaction() as conn:
+                _finish(conn, run_id, result, clock)
+                lease.renew(conn)
+                try:
+                    lease.check()
+                except LockLost as error:  # this job's finish is kept, the next never starts
+                    lost = error
+                else:
+                    run_id = runlog.start_run(conn, connection.name, jobs[index + 1], clock())
+            if lost is not None:
+                raise lost
+    except BaseException:
         if client is not None:
             close_client(client, connection, store, clock)
-    return results
+        raise
+    ages = _recent_ages(client, connection)
+    if client is not None:
+        client.close()
+    last = results[-1]
+
+    def last_writes(conn: sqlite3.Connection) -> None:
+        _finish(conn, run_id, last, clock)
+        if ages:
+            pacing.save_recent(conn, connection.name, ages, clock())
+
+    return results, last_writes
+
+
+def _recent_ages(client: Client | None, connection: Connection) -> list[float]:
+    if client is None:
+        return []
+    try:
+        return client.recent_request_ages()
+    except SqsyncError as error:  # the next run paces from scratch
+        log.debug("%s: requests not saved for pacing: %s", connection.name, error)
+        return []
 
 
 def run_due(
@@ -373,7 +478,7 @@ def run_due(
         if not busy:
             return [failed.get(c.name) or ConnectionRun(c.name) for c in connections]
 
-        def work(connection: Connection) -> ConnectionRun:
+        def work(connection: Connection, store: Store) -> ConnectionRun:
             try:
                 return run_connection(
                     connection,
@@ -382,21 +487,59 @@ def run_due(
                     clock=clock,
                     client_factory=client_factory,
                     progress=progress,
+                    store=store,
                 )
             except SqsyncError as error:  # the lock lost, the store unreadable
                 failed = JobResult(connection.name, "run", ok=False, error=str(error))
-                return ConnectionRun(connection.name, results=[failed])
+                return ConnectionRun(connection.name, results=[failed], broken=True)
             except Exception as error:  # a database error, a bug: the others still report
                 log.error("%s: internal error", connection.name, exc_info=True)
                 failed = JobResult(
                     connection.name, "run", ok=False, error=f"internal error: {error!r}"
                 )
-                return ConnectionRun(connection.name, results=[failed])
+                return ConnectionRun(connection.name, results=[failed], broken=True)
+
+        todo: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+        for connection in busy:
+            todo.put(connection)
+        done: dict[str, ConnectionRun] = {}
+
+        def worker() -> None:
+            # One store connection per worker for all its connections (sqlite3 connections
+            # belong to their thread): opening one costs more than a quiet job's queries.
+            # After any trouble it is closed (with it, on PostgreSQL, its session locks).
+            mine: Store | None = None
+            try:
+                while True:
+                    try:
+                        connection = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        mine = mine or Store.open(store_path)
+                    except SqsyncError as error:
+                        result = JobResult(connection.name, "run", ok=False, error=str(error))
+                        done[connection.name] = ConnectionRun(connection.name, results=[result])
+                        continue
+                    done[connection.name] = outcome = work(connection, mine)
+                    if outcome.broken:
+                        mine.close()
+                        mine = None
+            finally:
+                if mine is not None:
+                    mine.close()
 
         # This store stays open while the workers run: the last connection to close a WAL
         # database checkpoints it, which every worker's close would otherwise do.
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sqsync") as pool:
-            done = dict(zip([c.name for c in busy], pool.map(work, busy), strict=True))
+        from sqsync.squarespace.client import shared_pool
+
+        count = max(1, min(workers, len(busy)))
+        with (
+            shared_pool(),
+            ThreadPoolExecutor(max_workers=count, thread_name_prefix="sqsync") as pool,
+        ):
+            for future in [pool.submit(worker) for _ in range(count)]:
+                future.result()
         done.update(failed)
         return [done.get(c.name) or ConnectionRun(c.name) for c in connections]
     finally:

@@ -29,7 +29,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -134,6 +136,12 @@ def _try_advisory(store: Store, connection: str) -> bool:
     return bool(row[0])
 
 
+def _advisory_unlock(store: Store, connection: str) -> None:
+    store.conn.execute(
+        "SELECT pg_advisory_unlock(hashtextextended(?, 0))", (_advisory_key(connection),)
+    )
+
+
 def is_held(store: Store, current: Holder | None, now: datetime) -> bool:
     """Whether a live process holds the lock ``current`` describes (for ``status``)."""
     if store.dialect == "postgresql":
@@ -162,15 +170,21 @@ class Lease:
         self._thread: threading.Thread | None = None
         self._lost = threading.Event()
         self._renewed_at = clock()
+        self._released = False
 
-    def renew(self) -> None:
-        """Push the expiry one lease ahead; :class:`LockLost` if another process took over."""
+    def renew(self, conn: sqlite3.Connection | None = None) -> None:
+        """Push the expiry one lease ahead; :class:`LockLost` if another process took over.
+
+        Given ``conn`` (in a transaction of the caller's, as ``run`` commits it with the run
+        log) it neither commits nor raises: call :meth:`check` once that has committed.
+        """
         now = self.clock()
-        if not _renew(self.store, self.connection, self.owner, now + self.lease):
+        if not _renew(conn or self.store, self.connection, self.owner, now + self.lease):
             self._lost.set()
         else:
             self._renewed_at = now
-        self.check()
+        if conn is None:
+            self.check()
 
     def check(self) -> None:
         """:class:`LockLost` once the lease may no longer be ours: another process took it
@@ -184,58 +198,55 @@ class Lease:
             )
 
     def start_heartbeat(self, every: timedelta | None = None) -> None:
-        """Renew from a background thread (its own store connection) during long jobs."""
-        if self._thread is not None:
+        """Renew from the process's heartbeat thread (its own store connection) during
+        long jobs, every ``every`` (a third of the lease)."""
+        if self._stop is not None:
             return
-        seconds = (every or self.lease / 3).total_seconds()
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat,
-            args=(self._stop, seconds),
-            name=f"sqsync-lease-{self.connection}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = _heartbeats.add(self, (every or self.lease / 3).total_seconds())
 
-    def _beat(self, stop: threading.Event, seconds: float) -> None:
-        store: Store | None = None
+    def _beat(self, stores: dict[object, Store]) -> bool:
+        """One renewal from the heartbeat thread; False once it should stop beating."""
+        if self._stop is None or self._stop.is_set():
+            return False
+        now = self.clock()
         try:
-            while not stop.wait(seconds):
-                now = self.clock()
-                try:
-                    store = store or Store.open(self.store.path)
-                    renewed = _renew(store, self.connection, self.owner, now + self.lease)
-                except Exception as error:  # a busy or broken database: try again next beat
-                    log.warning(
-                        "connection %s: could not renew the lock, will retry: %s",
-                        self.connection,
-                        error,
-                    )
-                    continue
-                if not renewed:
-                    log.warning("connection %s: lost the lock while working", self.connection)
-                    self._lost.set()
-                    return
-                self._renewed_at = now
-        finally:
-            if store is not None:
-                store.close()
+            key = str(self.store.path)
+            store = stores.get(key)
+            if store is None:
+                store = stores[key] = Store.open(self.store.path)
+            renewed = _renew(store, self.connection, self.owner, now + self.lease)
+        except Exception as error:  # a busy or broken database: try again next beat
+            log.warning(
+                "connection %s: could not renew the lock, will retry: %s", self.connection, error
+            )
+            return True
+        if not renewed:
+            log.warning("connection %s: lost the lock while working", self.connection)
+            self._lost.set()
+            return False
+        self._renewed_at = now
+        return True
 
-    def release(self) -> None:
-        if self._stop is not None and self._thread is not None:
+    def release(self, also: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """Give the lock up; ``also`` writes in the same transaction (the run's last
+        run-log row). Once released, releasing again does nothing."""
+        if self._released:
+            return
+        if self._stop is not None:
             self._stop.set()
-            self._thread.join()
+            _heartbeats.remove(self)  # and waits out a renewal of it in progress
             self._stop = self._thread = None
         with self.store.deferred_sync(), self.store.transaction() as conn:
+            if also is not None:
+                also(conn)
             conn.execute(
                 "DELETE FROM connection_locks WHERE connection = ? AND owner = ?",
                 (self.connection, self.owner),
             )
         if self.store.dialect == "postgresql":
-            self.store.conn.execute(
-                "SELECT pg_advisory_unlock(hashtextextended(?, 0))",
-                (_advisory_key(self.connection),),
-            )
+            _advisory_unlock(self.store, self.connection)
+        self._released = True
 
     def __enter__(self) -> Lease:
         return self
@@ -244,13 +255,77 @@ class Lease:
         self.release()
 
 
-def _renew(store: Store, connection: str, owner: str, expires_at: datetime) -> bool:
-    with store.deferred_sync(), store.transaction() as conn:
-        cursor = conn.execute(
-            "UPDATE connection_locks SET expires_at = ? WHERE connection = ? AND owner = ?",
-            (utc_text(expires_at), connection, owner),
-        )
-        return cursor.rowcount == 1
+class _Heartbeats:
+    """One thread renewing every lease of the process that wants a heartbeat, instead of
+    a thread per lease: ``run`` over many connections would start and stop one each. The
+    thread ends when no lease is left; each store it opens serves every lease on it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._due: dict[Lease, tuple[float, float]] = {}  # next renewal, period (monotonic)
+        self._beating: Lease | None = None
+        self._thread: threading.Thread | None = None
+
+    def add(self, lease: Lease, seconds: float) -> threading.Thread:
+        with self._lock:
+            soonest = min((at for at, _ in self._due.values()), default=None)
+            at = time.monotonic() + seconds
+            self._due[lease] = (at, seconds)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="sqsync-lease-heartbeat", daemon=True
+                )
+                self._thread.start()
+            elif soonest is None or at < soonest:
+                self._lock.notify()
+            return self._thread
+
+    def remove(self, lease: Lease) -> None:
+        with self._lock:
+            self._due.pop(lease, None)
+            while self._beating is lease:
+                self._lock.wait()
+
+    def _run(self) -> None:
+        stores: dict[object, Store] = {}
+        try:
+            while True:
+                with self._lock:
+                    if not self._due:
+                        self._thread = None
+                        return
+                    now = time.monotonic()
+                    lease, (at, seconds) = min(self._due.items(), key=lambda item: item[1][0])
+                    if at > now:
+                        self._lock.wait(at - now)
+                        continue
+                    self._due[lease] = (now + seconds, seconds)
+                    self._beating = lease
+                try:
+                    keep = lease._beat(stores)
+                finally:
+                    with self._lock:
+                        self._beating = None
+                        if not keep:
+                            self._due.pop(lease, None)
+                        self._lock.notify_all()
+        finally:
+            for store in stores.values():
+                store.close()
+
+
+_heartbeats = _Heartbeats()
+
+
+def _renew(
+    db: Store | sqlite3.Connection, connection: str, owner: str, expires_at: datetime
+) -> bool:
+    sql = "UPDATE connection_locks SET expires_at = ? WHERE connection = ? AND owner = ?"
+    args = (utc_text(expires_at), connection, owner)
+    if not isinstance(db, Store):  # the caller's transaction
+        return bool(db.execute(sql, args).rowcount == 1)
+    with db.deferred_sync(), db.transaction() as conn:
+        return bool(conn.execute(sql, args).rowcount == 1)
 
 
 def acquire(
@@ -263,11 +338,13 @@ def acquire(
     host: str | None = None,
     pid: int | None = None,
     alive: Callable[[int], bool] = pid_alive,
+    also: Callable[[sqlite3.Connection], None] | None = None,
 ) -> Lease:
     """Take ``connection``'s lock or raise :class:`ConnectionLocked` naming its holder.
 
     The check and the write happen in one ``BEGIN IMMEDIATE`` transaction, so two
-    processes cannot both see the lock free.
+    processes cannot both see the lock free. ``also`` writes in that transaction, once the
+    lock is ours (``run``: the first job's run-log row); if it raises, no lock is taken.
     """
     host = host or socket.gethostname()
     pid = os.getpid() if pid is None else pid
@@ -298,16 +375,31 @@ def acquire(
             " expires_at = excluded.expires_at",
             (connection, owner, host, pid, command, utc_text(now), utc_text(now + lease)),
         )
+        if also is not None:
+            try:
+                also(conn)
+            except BaseException:
+                if advisory:  # the row rolls back; the session lock must go with it
+                    _advisory_unlock(store, connection)
+                raise
     return Lease(store, connection, owner, clock=clock, lease=lease)
 
 
 @contextmanager
-def hold(store: Store, connection: str, *, command: str, clock: Clock = utcnow) -> Iterator[Lease]:
+def hold(
+    store: Store,
+    connection: str,
+    *,
+    command: str,
+    clock: Clock = utcnow,
+    also: Callable[[sqlite3.Connection], None] | None = None,
+) -> Iterator[Lease]:
     """Hold ``connection``'s lock, renewed by a heartbeat, for the body of a ``with``.
 
     Raises :class:`ConnectionLocked` when another process holds it. Every command that
     works on a connection (``run`` and the job commands) takes it here, the same way.
+    ``also``: as for :func:`acquire`.
     """
-    with acquire(store, connection, command=command, clock=clock) as lease:
+    with acquire(store, connection, command=command, clock=clock, also=also) as lease:
         lease.start_heartbeat()
         yield lease

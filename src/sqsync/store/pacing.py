@@ -35,8 +35,15 @@ def recent_ages(db: Db, connection: str, now: datetime) -> list[float]:
     return [max(0.0, (now - moment).total_seconds()) for moment in times if moment > now - WINDOW]
 
 
-def save_recent(store: Store, connection: str, ages: Sequence[float], now: datetime) -> None:
-    """Save when the requests answered ``ages`` seconds before ``now`` were answered."""
-    times = sorted(utc_text(now - timedelta(seconds=age)) for age in ages)
-    with store.deferred_sync(), store.transaction() as conn:
-        set_state(conn, connection, KEY, json.dumps(times))
+def save_recent(db: Db, connection: str, ages: Sequence[float], now: datetime) -> None:
+    """Save when the requests answered ``ages`` seconds before ``now`` were answered.
+
+    Given a connection, joins the caller's transaction (``run`` commits it with the run
+    log and the lock release); given the store, commits on its own, without an fsync.
+    """
+    times = json.dumps(sorted(utc_text(now - timedelta(seconds=age)) for age in ages))
+    if not isinstance(db, Store):
+        set_state(db, connection, KEY, times)
+        return
+    with db.deferred_sync(), db.transaction() as conn:
+        set_state(conn, connection, KEY, times)

@@ -1,0 +1,196 @@
+"""What a quiet connection costs `sqsync run` (issue 15), counted, never timed: one store
+connection per worker, three bookkeeping transactions per connection, no thread for a
+one-page import, one HTTP pool for the run's clients; and the merged writes keep the rules
+(a lock lost between jobs starts no next job)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from sqsync.config import load_config
+from sqsync.emulator import Emulator, EmulatorState
+from sqsync.jobs import runner
+from sqsync.prefetch import prefetched
+from sqsync.squarespace import Client
+from sqsync.squarespace import client as client_module
+from sqsync.store import Store, locks
+
+SHOPS = 3
+
+
+@pytest.fixture
+def shops(tmp_path, monkeypatch):
+    state = EmulatorState()
+    lines = ['[store]\npath = "cost.db"\n']
+    for n in range(SHOPS):
+        monkeypatch.setenv(f"COST_KEY_{n}", state.add_key(f"cost-key-{n}", site=f"site-{n}"))
+    emulator = Emulator(state, rate_limit_per_minute=0).start()
+    for n in range(SHOPS):
+        lines.append(
+            f'[[connections]]\nname = "shop{n}"\nclient = "COST"\nwarehouse = "MAIN"\n'
+            f'order_prefix = "S{n}-"\napi_url = "{emulator.url}"\napi_key_env = "COST_KEY_{n}"\n'
+        )
+    path = tmp_path / "sqsync.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    config = load_config(path)
+    connections = config.select(())
+    config.resolve_keys(connections)
+    runner.run_due(connections, config.store_location, force=True)  # the first imports
+    yield connections, config.store_location, state
+    emulator.stop()
+
+
+def _trace(monkeypatch) -> list[str]:
+    statements: list[str] = []
+    real = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        conn = real(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    return statements
+
+
+def _rows(location: Path, sql: str) -> list[tuple]:
+    with Store.open(location) as store:
+        return [tuple(row) for row in store.conn.execute(sql)]
+
+
+def test_a_quiet_run_costs_one_request_and_leaves_its_rows_per_connection(shops):
+    connections, location, state = shops
+    before = state.stats.requests
+
+    outcomes = runner.run_due(connections, location, force=True, workers=2)
+
+    assert all(o.ok and len(o.results) == 2 for o in outcomes)
+    assert state.stats.requests - before == SHOPS  # one orders request each, nothing pushed
+    assert not _rows(location, "SELECT * FROM connection_locks")
+    latest = _rows(
+        location,
+        "SELECT job, outcome, requests FROM run_log WHERE id > (SELECT max(id) - 6 FROM run_log)"
+        " ORDER BY id",
+    )
+    assert sorted(latest) == sorted(
+        [("import-orders", "ok", 1), ("push-despatch", "ok", 0)] * SHOPS
+    )
+    saved = _rows(location, "SELECT count(*) FROM sync_state WHERE key = 'pacing.recent'")
+    assert saved == [(SHOPS,)]
+
+
+@pytest.mark.sqlite_only
+def test_a_quiet_run_opens_a_store_per_worker_and_commits_little(shops, monkeypatch):
+    connections, location, _ = shops
+    statements = _trace(monkeypatch)
+
+    outcomes = runner.run_due(connections, location, force=True, workers=2)
+
+    assert all(o.ok for o in outcomes)
+    commits = sum(1 for s in statements if s.strip().upper() == "COMMIT")
+    # per connection: the lock with the first run row, import's owner lookup and window
+    # end, between the jobs, the release; and the run's prune
+    assert commits <= 1 + 5 * SHOPS
+    opens = sum(1 for s in statements if s.startswith("PRAGMA journal_mode = WAL"))
+    assert opens == 1 + 2  # the run's own store, then one per worker, not per connection
+
+
+def test_a_lock_lost_between_jobs_keeps_the_first_and_starts_no_second(shops, monkeypatch):
+    connections, location, _ = shops
+    last_id = _rows(location, "SELECT max(id) FROM run_log")[0][0]
+    real = locks._renew
+
+    def refused(db, *args):
+        if isinstance(db, Store):
+            return real(db, *args)
+        return False  # the renewal between jobs: another process took the lock
+
+    monkeypatch.setattr(locks, "_renew", refused)
+    [outcome] = runner.run_due(connections[:1], location, force=True)
+
+    assert not outcome.ok and "lock expired" in outcome.results[0].error
+    rows = _rows(location, f"SELECT job, outcome FROM run_log WHERE id > {last_id}")
+    assert rows == [("import-orders", "ok")]  # finished, and push-despatch never started
+
+
+def test_a_one_item_source_starts_no_thread():
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def counting(thread):
+        started.append(thread.name)
+        real_start(thread)
+
+    threading.Thread.start = counting  # type: ignore[method-assign]
+    try:
+        with prefetched(iter(["only"]), last=lambda item: True) as items:
+            assert list(items) == ["only"]
+        with prefetched(iter([]), last=lambda item: True) as items:
+            assert list(items) == []
+        with prefetched(iter(range(5)), last=lambda item: item == 4) as items:
+            assert list(items) == [0, 1, 2, 3, 4]
+    finally:
+        threading.Thread.start = real_start  # type: ignore[method-assign]
+    assert started == ["sqsync-prefetch"]  # the five-item source only
+
+
+def test_with_last_errors_come_in_place_and_an_early_stop_closes_the_source():
+    closed = threading.Event()
+
+    def source():
+        try:
+            yield 1
+            yield 2
+            raise LookupError("page 3 failed")
+        finally:
+            closed.set()
+
+    got = []
+    with (
+        pytest.raises(LookupError, match="page 3"),
+        prefetched(source(), last=lambda i: False) as it,
+    ):
+        for item in it:
+            got.append(item)
+    assert got == [1, 2] and closed.is_set()
+
+    closed.clear()
+    with prefetched(source(), last=lambda i: True) as it:
+        assert next(it) == 1
+    assert closed.is_set()  # closed in this thread: it never had a worker
+
+
+def test_clients_share_one_pool_that_closing_a_client_leaves_open(monkeypatch):
+    monkeypatch.setattr(client_module, "_proxied", None)
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert client_module.shared_transport() is None  # outside a run: each its own
+    closes: list[str] = []
+    with client_module.shared_pool():
+        one = Client("key", base_url="https://api.example.test")
+        two = Client("key2", base_url="https://api.example.test")
+        shared = client_module.shared_transport()
+        assert shared is not None and one._http._transport is two._http._transport is shared
+        monkeypatch.setattr(shared._inner, "close", lambda: closes.append("closed"))
+        one.close()
+        two.close()
+        assert closes == []  # the pool stays open for the run's other clients
+    assert closes == ["closed"]  # and is closed with the run
+    assert client_module.shared_transport() is None
+
+
+def test_with_a_proxy_each_client_builds_its_own_transport(monkeypatch):
+    monkeypatch.setattr(client_module, "_proxied", None)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.test:3128")
+    with client_module.shared_pool():
+        assert client_module.shared_transport() is None
+        one = Client("key", base_url="https://api.example.test")
+        two = Client("key2", base_url="https://api.example.test")
+        assert one._http._transport is not two._http._transport
+        one.close()
+        two.close()
+    monkeypatch.setattr(client_module, "_proxied", None)
