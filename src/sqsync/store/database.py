@@ -296,13 +296,10 @@ class Store:
         if self.read_only is not None:
             raise StoreError(self.path, self.read_only, read_only=True)
         shipped = migration_files()
-        missing = set(_missing_migrations(self.conn, shipped))
+        missing = set(self._missing(shipped))
         if not missing:
             return []  # up to date: no write, so a store that cannot be written still opens
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations"
-            " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-        )
+        self._create_migrations_table()
         applied = []
         for name, sql in shipped:
             if name not in missing:
@@ -312,8 +309,7 @@ class Store:
                 done = conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,))
                 if done.fetchone():
                     continue
-                for statement in split_statements(sql):
-                    conn.execute(statement)
+                self._apply(conn, name, sql)
                 conn.execute(
                     "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
                     (name, now_text()),
@@ -321,6 +317,21 @@ class Store:
             log.debug("store %s: applied migration %s", self.path, name)
             applied.append(name)
         return applied
+
+    # The three steps of migrate() that differ by backend (see PostgresStore).
+
+    def _missing(self, shipped: Sequence[tuple[str, str]]) -> list[str]:
+        return _missing_migrations(self.conn, shipped)
+
+    def _create_migrations_table(self) -> None:
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+
+    def _apply(self, conn: sqlite3.Connection, name: str, sql: str) -> None:
+        for statement in split_statements(sql):
+            conn.execute(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

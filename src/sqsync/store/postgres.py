@@ -23,7 +23,6 @@ its name, each applied as one script in one transaction.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -35,9 +34,7 @@ import psycopg
 from psycopg import pq
 from psycopg.adapt import Dumper
 
-from sqsync.store.database import Store, StoreError, migration_files, now_text
-
-log = logging.getLogger("sqsync.store")
+from sqsync.store.database import Store, StoreError
 
 # One key for the whole database: 'sqsy'. Connection locks use keys of their own.
 WRITE_LOCK = 0x73717379
@@ -280,40 +277,26 @@ class PostgresStore(Store):
     def pg(self) -> PgConnection:
         return cast(PgConnection, self.conn)
 
-    def migrate(self) -> list[str]:
-        shipped = migration_files()
-        applied = self._applied()
-        if applied is not None and all(name in applied for name, _ in shipped):
-            return []
-        scripts = postgres_migration_files()
-        done = []
+    def _missing(self, shipped: Sequence[tuple[str, str]]) -> list[str]:
+        exists = self.conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0]
+        applied: set[str] = set()
+        if exists is not None:
+            applied = {row[0] for row in self.conn.execute("SELECT name FROM schema_migrations")}
+        return [name for name, _ in shipped if name not in applied]
+
+    def _create_migrations_table(self) -> None:
         with self.transaction():
-            # Under the write lock: of several hosts starting at once, one migrates.
+            # Under the write lock: of several hosts starting at once, one creates it.
             self.pg.script(
                 "CREATE TABLE IF NOT EXISTS schema_migrations"
                 ' (name TEXT COLLATE "C" PRIMARY KEY, applied_at TEXT NOT NULL)'
             )
-        for name, _ in shipped:
-            with self.transaction() as conn:
-                done_here = conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,))
-                if done_here.fetchone():
-                    continue
-                if name not in scripts:
-                    raise RuntimeError(f"migration {name} has no PostgreSQL version")
-                self.pg.script(scripts[name])
-                conn.execute(
-                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                    (name, now_text()),
-                )
-            log.debug("store %s: applied migration %s", self.path, name)
-            done.append(name)
-        return done
 
-    def _applied(self) -> set[str] | None:
-        exists = self.conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0]
-        if exists is None:
-            return None
-        return {row[0] for row in self.conn.execute("SELECT name FROM schema_migrations")}
+    def _apply(self, conn: Any, name: str, sql: str) -> None:
+        scripts = postgres_migration_files()
+        if name not in scripts:
+            raise RuntimeError(f"migration {name} has no PostgreSQL version")
+        self.pg.script(scripts[name])  # a whole script: plpgsql bodies hold semicolons
 
     def _begin(self) -> None:
         # READ COMMITTED, so each statement after the lock sees every earlier writer.
