@@ -178,7 +178,11 @@ def emulator_command(
         ) from None
 
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGINT too, explicitly: a shell starting us in the background (`&`, a CI step) may
+    # have it ignored, and Python then never raises KeyboardInterrupt for Ctrl-C.
+    handlers = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         click.echo(f"Squarespace emulator on {emulator.url}")
         # An emulator key guards nothing real: printing it is what makes the emulator usable.
@@ -186,11 +190,10 @@ def emulator_command(
         counts = state.counts()
         log.info("%d orders, %d variants; Ctrl-C to stop", counts["orders"], counts["variants"])
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         emulator.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, previous in handlers.items():
+            signal.signal(sig, previous)
     log.info("stopped after %d requests", state.stats.requests)
 
 
