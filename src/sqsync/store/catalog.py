@@ -17,6 +17,11 @@ _CODE_COLUMN = {"clients": "code", "warehouses": "code", "channels": "name"}
 
 
 def _ensure(db: Db, table: str, code: str) -> int:
+    # Read first: the row nearly always exists, and every statement is a round trip on
+    # PostgreSQL (a count of 20,000 SKUs ensures its client and warehouse 20,000 times).
+    found = _lookup(db, table, code)
+    if found is not None:
+        return found
     column = _CODE_COLUMN[table]
     conn = connection_of(db)
     conn.execute(f"INSERT INTO {table} ({column}) VALUES (?) ON CONFLICT DO NOTHING", (code,))
@@ -67,6 +72,11 @@ def warehouse_codes(db: Db) -> list[str]:
 def ensure_product(db: Db, client_id: int, sku: str, name: str | None = None) -> int:
     """The product id of ``sku`` for the client, created if new (a name fills a missing one)."""
     conn = connection_of(db)
+    row = conn.execute(
+        "SELECT id, name FROM products WHERE client_id = ? AND sku = ?", (client_id, sku)
+    ).fetchone()
+    if row is not None and (name is None or row[1] is not None):
+        return int(row[0])  # nothing to write: read first, as _ensure does
     conn.execute(
         "INSERT INTO products (client_id, sku, name, created_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (client_id, sku) DO UPDATE SET name = coalesce(products.name, excluded.name)",

@@ -129,8 +129,7 @@ def set_on_hand(
         raise InputError(f"{sku}: quantity must be at most {MAX_QUANTITY:,}")
     reason = movements.clean_reason(reason)
     with _atomic(db) as conn:
-        ids = _ensure_ids(conn, client, warehouse, sku)
-        before = _on_hand(conn, ids, sku)
+        ids, before = _current(conn, client, warehouse, sku)
         return _write(conn, ids, client, warehouse, sku, before, on_hand, source, reason)
 
 
@@ -162,8 +161,7 @@ def adjust_on_hand(
     if cleaned is None:
         raise InputError(f"{sku}: an adjustment needs a reason")
     with _atomic(db) as conn:
-        ids = _ensure_ids(conn, client, warehouse, sku)
-        before = _on_hand(conn, ids, sku)
+        ids, before = _current(conn, client, warehouse, sku)
         current = before or 0
         after = current + delta
         if not 0 <= after <= MAX_QUANTITY:
@@ -193,6 +191,33 @@ def _atomic(db: Db) -> Iterator[sqlite3.Connection]:
             db.execute("RELEASE stock_change")
         raise
     db.execute("RELEASE stock_change")
+
+
+def _current(
+    conn: sqlite3.Connection, client: str, warehouse: str, sku: str
+) -> tuple[tuple[int, int], int | None]:
+    """The (client, warehouse) ids and the counted on hand of ``sku``, its rows created if
+    new. One read when they all exist, as nearly always: a feed of 20,000 rows would
+    otherwise pay five round trips a row on PostgreSQL before writing anything."""
+    row = conn.execute(
+        "SELECT c.id, w.id, p.id, s.on_hand FROM clients c CROSS JOIN warehouses w"
+        " LEFT JOIN products p ON p.client_id = c.id AND p.sku = ?"
+        " LEFT JOIN stock_levels s"
+        " ON s.client_id = c.id AND s.warehouse_id = w.id AND s.sku = ?"
+        " WHERE c.code = ? AND w.code = ?",
+        (sku, sku, client, warehouse),
+    ).fetchone()
+    if row is None:  # a new client or warehouse
+        ids = _ensure_ids(conn, client, warehouse, sku)
+        return ids, _on_hand(conn, ids, sku)
+    ids = (int(row[0]), int(row[1]))
+    if row[2] is None:  # a new SKU: its product row, whose id nothing here needs
+        conn.execute(
+            "INSERT INTO products (client_id, sku, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (client_id, sku) DO NOTHING",
+            (ids[0], sku, now_text()),
+        )
+    return ids, None if row[3] is None else int(row[3])
 
 
 def _ensure_ids(conn: sqlite3.Connection, client: str, warehouse: str, sku: str) -> tuple[int, int]:
