@@ -62,13 +62,12 @@ def test_a_killed_run_is_reported_killed_and_retried_at_the_next_tick(tmp_path, 
     assert outcomes(tmp_path)[2:] == [("import-orders", "killed"), ("import-orders", "ok")]
 
 
-@pytest.mark.postgres_todo
 def test_a_run_still_going_is_not_reported_killed(tmp_path, jobs):  # noqa: F811
     path = write_config(tmp_path, connections=connections("acme"))
-    with Store.open(tmp_path / "sqsync.db") as store:
+    with Store.open(tmp_path / "sqsync.db") as store:  # held open: the live holder
         acquire(store, "acme", command="sqsync run", host="elsewhere")
         start_run(store, "acme", "import-orders")
-    report = json.loads(sqsync(path, "status", "--json").stdout)
+        report = json.loads(sqsync(path, "status", "--json").stdout)
     assert report[0]["jobs"]["import-orders"]["last_run"]["outcome"] == "running"
 
 
@@ -93,7 +92,6 @@ def test_verbose_run_with_nothing_due_says_what_is_next(tmp_path, jobs, clock): 
     ]
 
 
-@pytest.mark.postgres_todo
 def test_runs_stamped_by_a_fast_clock_are_reset_with_one_warning(tmp_path, jobs, clock):  # noqa: F811
     path = write_config(tmp_path, connections=connections("acme"))
     clock.now = T + timedelta(days=2)

@@ -117,6 +117,97 @@ def test_the_lock_is_the_databases_own_and_dies_with_its_session(store_backend):
 
 
 @on_postgres
+def test_no_clock_frees_a_live_sessions_lock_and_a_lost_session_frees_it_at_once(
+    store_backend,
+):
+    # The SQLite lease ends after LEASE and is judged by pids on one host; here neither:
+    # the holder's clock, host and pid say nothing, only whether its session is alive.
+    from datetime import timedelta
+
+    from sqsync.store.locks import LEASE, ConnectionLocked, acquire
+
+    first, second = Store.open(store_backend), Store.open(store_backend)
+    start = first.conn.execute("SELECT now()").fetchone()[0]
+    acquire(first, "acme", command="sqsync run", host="host-a", pid=1, clock=lambda: start)
+    much_later = start + 10 * LEASE
+    with pytest.raises(ConnectionLocked):
+        acquire(
+            second,
+            "acme",
+            command="sqsync run",
+            host="host-a",
+            pid=2,
+            clock=lambda: much_later,
+            alive=lambda pid: False,
+        )
+    # Host A's network is cut: the server ends its session (here: terminated by hand).
+    [(backend,)] = first.conn.execute("SELECT pg_backend_pid()").fetchall()
+    second.conn.execute("SELECT pg_terminate_backend(?)", (backend,))
+    acquire(
+        second,
+        "acme",
+        command="sqsync run",
+        host="host-b",
+        pid=2,
+        clock=lambda: start + timedelta(seconds=1),
+    ).release()
+    second.close()
+
+
+@on_postgres
+def test_a_failure_while_taking_the_lock_is_reported_as_itself_and_leaves_it_free(
+    store_backend,
+):
+    # `run` writes its first run-log row in the lock's transaction; when a statement there
+    # fails, PostgreSQL refuses every later one in it, the unlock included.
+    from sqsync.store.locks import acquire
+
+    first, second = Store.open(store_backend), Store.open(store_backend)
+
+    def broken(conn):
+        conn.execute("SELECT no_such_function()")
+
+    with pytest.raises(Exception, match="no_such_function"):
+        acquire(first, "acme", command="sqsync run", also=broken)
+    acquire(second, "acme", command="sqsync run").release()  # not held by `first`
+    acquire(first, "acme", command="sqsync run").release()  # and `first` still works
+    first.close()
+    second.close()
+
+
+@on_postgres
+def test_every_sqlite_index_has_a_postgresql_twin_on_the_same_columns(tmp_path, store_backend):
+    # The query-plan tests (run log, allocation, order changes) run on SQLite's planner;
+    # this keeps the indexes they prove there present here too.
+    lite = sqlite3.connect(tmp_path / "lite.db")
+    for _, script in migration_files():
+        lite.executescript(script)
+    expected = {}
+    for name, table in lite.execute(
+        "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+    ):
+        columns = [row[2] for row in lite.execute(f"PRAGMA index_info('{name}')")]
+        expected[name] = (table, columns)
+    with Store.open(store_backend) as store:
+        found = {}
+        for row in store.conn.execute(
+            "SELECT i.relname, t.relname, array_agg(a.attname ORDER BY k.n)"
+            " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+            " JOIN pg_class t ON t.oid = x.indrelid"
+            " CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, n)"
+            " LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum"
+            " WHERE t.relnamespace = 'public'::regnamespace GROUP BY i.relname, t.relname"
+        ):
+            found[row[0]] = (row[1], [c for c in row[2] if c is not None])
+    assert expected, "no index read from SQLite: the test proves nothing"
+    for name, (table, columns) in expected.items():
+        assert name in found, f"index {name} on {table} missing on PostgreSQL"
+        assert found[name][0] == table
+        if columns:  # an index on an expression names no column on SQLite
+            assert found[name][1] == columns, name
+
+
+@on_postgres
 def test_store_copy_moves_everything_and_refuses_a_non_empty_target(tmp_path, store_backend):
     from sqsync.store.copy import copy_store
 

@@ -356,32 +356,39 @@ def acquire(
             holder(store, connection)
             or Holder(connection, "", "another host", 0, "sqsync", now, now + lease)
         )
-    # Not fsynced (see the module doc): a power cut that loses it loses its holder too.
-    with store.deferred_sync(), store.transaction() as conn:
-        now = clock()
-        current = holder(store, connection)
-        if current is not None:
-            if not advisory and not is_stale(current, now, host=host, alive=alive):
-                raise ConnectionLocked(current)
-            log.warning(
-                "connection %s: taking over the lock left by %s", connection, current.describe()
+    try:
+        # Not fsynced (see the module doc): a power cut that loses it loses its holder too.
+        with store.deferred_sync(), store.transaction() as conn:
+            now = clock()
+            current = holder(store, connection)
+            if current is not None:
+                if not advisory and not is_stale(current, now, host=host, alive=alive):
+                    raise ConnectionLocked(current)
+                log.warning(
+                    "connection %s: taking over the lock left by %s",
+                    connection,
+                    current.describe(),
+                )
+            conn.execute(
+                "INSERT INTO connection_locks"
+                " (connection, owner, host, pid, command, acquired_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (connection) DO UPDATE SET"
+                " owner = excluded.owner, host = excluded.host, pid = excluded.pid,"
+                " command = excluded.command, acquired_at = excluded.acquired_at,"
+                " expires_at = excluded.expires_at",
+                (connection, owner, host, pid, command, utc_text(now), utc_text(now + lease)),
             )
-        conn.execute(
-            "INSERT INTO connection_locks"
-            " (connection, owner, host, pid, command, acquired_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (connection) DO UPDATE SET"
-            " owner = excluded.owner, host = excluded.host, pid = excluded.pid,"
-            " command = excluded.command, acquired_at = excluded.acquired_at,"
-            " expires_at = excluded.expires_at",
-            (connection, owner, host, pid, command, utc_text(now), utc_text(now + lease)),
-        )
-        if also is not None:
-            try:
+            if also is not None:
                 also(conn)
-            except BaseException:
-                if advisory:  # the row rolls back; the session lock must go with it
-                    _advisory_unlock(store, connection)
-                raise
+    except BaseException:
+        # The row rolled back; the session lock must go with it, once the transaction has
+        # ended (PostgreSQL refuses any statement in a transaction that failed).
+        if advisory:
+            try:
+                _advisory_unlock(store, connection)
+            except Exception:  # a session gone with the failure has dropped the lock too
+                log.debug("connection %s: no session left to unlock", connection)
+        raise
     return Lease(store, connection, owner, clock=clock, lease=lease)
 
 

@@ -89,10 +89,10 @@ def reset_future_starts(
     marks = ", ".join("?" for _ in jobs)
     text = utc_text(now)
     connection_of(store).execute(
-        "UPDATE run_log SET started_at = min(started_at, ?),"
+        "UPDATE run_log SET started_at = CASE WHEN started_at > ? THEN ? ELSE started_at END,"
         " finished_at = CASE WHEN finished_at > ? THEN ? ELSE finished_at END"
         f" WHERE connection = ? AND job IN ({marks}) AND (started_at > ? OR finished_at > ?)",
-        (text, text, text, connection, *jobs, text, text),
+        (text, text, text, text, connection, *jobs, text, text),
     )
 
 
