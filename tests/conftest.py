@@ -73,21 +73,15 @@ BACKEND = os.environ.get("SQSYNC_TEST_BACKEND", "sqlite")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: about SQLite itself; skipped on PostgreSQL")
-    config.addinivalue_line(
-        "markers", "postgres_todo: not yet passing on PostgreSQL (issue 16, open); skipped there"
-    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if BACKEND != "postgres":
         return
     skip = pytest.mark.skip(reason="about SQLite itself")
-    todo = pytest.mark.skip(reason="not yet passing on PostgreSQL: issue 16 is open")
     for item in items:
         if "sqlite_only" in item.keywords:
             item.add_marker(skip)
-        elif "postgres_todo" in item.keywords:
-            item.add_marker(todo)
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +95,8 @@ def postgres_database() -> Iterator[str | None]:
     url = postgres_server.fresh_database(postgres_server.server_url())
     Store.open(url).close()
     yield url
-    postgres_server.drop_database(url)
+    for spare in [url, *_spares]:
+        postgres_server.drop_database(spare)
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +109,7 @@ def store_backend(
 
     One migrated database per session, emptied before each test (a new database per test
     costs half a second; emptying it, a few milliseconds)."""
-    skipped = "sqlite_only" in request.keywords or "postgres_todo" in request.keywords
+    skipped = "sqlite_only" in request.keywords
     if postgres_database is None or skipped:
         yield None
         return
@@ -125,14 +120,37 @@ def store_backend(
     _empty_database(url)
     monkeypatch.setenv("SQSYNC_STORE_URL", url)
     real_open = database.Store.open.__func__  # type: ignore[attr-defined]
+    # Each SQLite path a test opens is its own database, as two files are two stores (the
+    # fault suite compares a clean shop with a faulty one): the first is the one
+    # SQSYNC_STORE_URL names, the next ones come from a pool kept for the session.
+    stores: dict[str, str] = {}
 
     def open_here(cls: type, path: object, *, readonly: bool = False) -> object:
         if isinstance(path, Path) or (isinstance(path, str) and "://" not in path):
-            path = url
+            key = str(Path(path).resolve())
+            if key not in stores:
+                stores[key] = url if not stores else _spare_database(len(stores) - 1)
+            path = stores[key]
         return real_open(cls, path, readonly=readonly)
 
     monkeypatch.setattr(database.Store, "open", classmethod(open_here))
     yield url
+
+
+_spares: list[str] = []
+
+
+def _spare_database(n: int) -> str:
+    """The ``n``-th extra database of the session, migrated and emptied."""
+    import postgres_server
+    from sqsync.store import Store
+
+    if n < len(_spares):
+        _empty_database(_spares[n])
+    else:
+        _spares.append(postgres_server.fresh_database(postgres_server.server_url()))
+        Store.open(_spares[n]).close()
+    return _spares[n]
 
 
 _EMPTY = """

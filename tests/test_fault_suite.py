@@ -59,7 +59,6 @@ def build(folder: Path, job: str, seed: int, make_emulator: Any) -> Shop:
     return make_shop(folder, job, seed, make_emulator, scale=SCALE[job])
 
 
-@pytest.mark.postgres_todo
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("job", JOBS)
 def test_faults_change_nothing_but_the_request_count(

@@ -426,10 +426,17 @@ def test_a_failed_listing_falls_back_to_reading_each_order(shop):
 # -- the upgrade -----------------------------------------------------------------------
 
 
-@pytest.mark.postgres_todo
-def test_shipments_sending_before_the_upgrade_wait_one_window_from_it(tmp_path, monkeypatch):
+def test_shipments_sending_before_the_upgrade_wait_one_window_from_it(
+    tmp_path, monkeypatch, store_backend
+):
     from sqsync.store import database
 
+    if store_backend is not None:  # PostgreSQL: an empty database, as a new file is
+        import psycopg
+
+        with psycopg.connect(store_backend, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA public CASCADE")
+            conn.execute("CREATE SCHEMA public")
     path = tmp_path / "old.db"
     every = database.migration_files()
     monkeypatch.setattr(

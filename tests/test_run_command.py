@@ -7,6 +7,7 @@ end-to-end runs against the emulator are in test_run_emulator.py.
 import json
 import sqlite3
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -15,6 +16,7 @@ from factories import DEFAULT_CONNECTION, write_config
 from sqsync.cli import cli
 from sqsync.jobs import JobResult, runner
 from sqsync.store import Store
+from sqsync.store.database import utc_text
 from sqsync.store.locks import acquire
 
 
@@ -117,7 +119,6 @@ def test_a_failing_connection_does_not_stop_the_others_and_exits_1(tmp_path, job
     assert "beta import-orders: FAILED" in result.stderr and "acme" not in result.stderr
 
 
-@pytest.mark.postgres_todo
 def test_failed_job_is_retried_at_the_next_tick_but_ok_jobs_wait(tmp_path, jobs):
     path = write_config(tmp_path, connections=connections("acme", "beta"))
     jobs.failing = {"beta"}
@@ -126,9 +127,8 @@ def test_failed_job_is_retried_at_the_next_tick_but_ok_jobs_wait(tmp_path, jobs)
     jobs.calls.clear()
     # A minute later nothing is due yet (retry after 5 minutes): shown by backdating runs.
     with Store.open(tmp_path / "sqsync.db") as store:
-        store.conn.execute(
-            "UPDATE run_log SET started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-5 minutes')"
-        )
+        five_minutes_ago = utc_text(datetime.now(UTC) - timedelta(minutes=5))
+        store.conn.execute("UPDATE run_log SET started_at = ?", (five_minutes_ago,))
     assert sqsync(path, "run").exit_code == 0
     assert jobs.calls == [("beta", "import-orders"), ("beta", "push-despatch")]
 
@@ -140,27 +140,25 @@ def test_inactive_connections_are_not_run(tmp_path, jobs):
     assert {name for name, _ in jobs.calls} == {"acme"}
 
 
-@pytest.mark.postgres_todo
 def test_a_locked_connection_is_skipped_without_error(tmp_path, jobs):
     path = write_config(tmp_path, connections=connections("acme", "beta"))
-    with Store.open(tmp_path / "sqsync.db") as store:
-        acquire(store, "acme", command="sqsync run", host="elsewhere")
-    result = sqsync(path, "run", "--json")
-    assert result.exit_code == 0, result.output
-    assert {name for name, _ in jobs.calls} == {"beta"}
-    assert "acme: skipped, locked by sqsync run" in result.stderr
-    first = json.loads(result.stdout.splitlines()[0])
-    assert first["connection"] == "acme" and first["skipped"] == "locked"
-    quiet = sqsync(path, "-q", "run", "--force")
-    assert quiet.exit_code == 0 and quiet.stderr == ""
+    with Store.open(tmp_path / "sqsync.db") as elsewhere:  # held open: a live holder
+        acquire(elsewhere, "acme", command="sqsync run", host="elsewhere")
+        result = sqsync(path, "run", "--json")
+        assert result.exit_code == 0, result.output
+        assert {name for name, _ in jobs.calls} == {"beta"}
+        assert "acme: skipped, locked by sqsync run" in result.stderr
+        first = json.loads(result.stdout.splitlines()[0])
+        assert first["connection"] == "acme" and first["skipped"] == "locked"
+        quiet = sqsync(path, "-q", "run", "--force")
+        assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
-@pytest.mark.postgres_todo
 def test_a_job_command_refuses_a_locked_connection_in_one_line(tmp_path, jobs):
     path = write_config(tmp_path, connections=connections("acme"))
-    with Store.open(tmp_path / "sqsync.db") as store:
-        acquire(store, "acme", command="sqsync run", host="elsewhere")
-    result = sqsync(path, "import-orders")
+    with Store.open(tmp_path / "sqsync.db") as elsewhere:  # held open: a live holder
+        acquire(elsewhere, "acme", command="sqsync run", host="elsewhere")
+        result = sqsync(path, "import-orders")
     assert result.exit_code == 1
     assert jobs.calls == []
     [line] = result.stderr.splitlines()

@@ -95,7 +95,7 @@ def plan(store, sql, params):
     return " ".join(row[-1] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql, params))
 
 
-@pytest.mark.postgres_todo
+@pytest.mark.sqlite_only  # SQLite's planner; PostgreSQL has the same indexes (test_store_postgres)
 def test_every_run_log_lookup_is_an_index_search_not_a_scan(store, monkeypatch):
     # Record the statements the lookups run, then ask SQLite how it runs each one.
     statements: list[tuple[str, tuple]] = []
