@@ -20,6 +20,7 @@ from factories import write_config
 from sqsync.cli import cli
 from sqsync.config import load_config
 from sqsync.emulator import EmulatorState
+from sqsync.jobs import runner
 from sqsync.jobs.import_orders import FIRST_START_KEY, WINDOW_END_KEY
 from sqsync.store import Store, utc_text
 from sqsync.store.catalog import ensure_ids, ensure_product
@@ -87,6 +88,15 @@ def shop(tmp_path, make_emulator, monkeypatch) -> Shop:
     emulator = make_emulator(EmulatorState(now=clock))
     emulator.add_variant("RED-S", 10)
     monkeypatch.setenv("ACME_KEY", emulator.api_key)
+    # The CLI's clients retry at once: a test waits out no back-off (9 500s took 11 s).
+    real_make_client = runner.make_client
+    monkeypatch.setattr(
+        runner,
+        "make_client",
+        lambda connection, **options: real_make_client(
+            connection, **{"sleep": lambda seconds: None, **options}
+        ),
+    )
     made = Shop(tmp_path, emulator, clock)
     made.know("RED-S")
     return made

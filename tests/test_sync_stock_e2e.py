@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from factories import FactoryRunner, insert_order, record_import, write_config
+from factories import FactoryRunner, count_in_bulk, insert_order, record_import, write_config
 from sqsync.cli import cli
 from sqsync.config import Connection, load_config
 from sqsync.emulator import Emulator, EmulatorState
@@ -565,7 +565,8 @@ def test_20000_variants_with_2_percent_changed_take_400_pages_and_8_adjustments(
     emu = make_emulator(state)
     monkeypatch.setenv("ACME_KEY", emu.api_key)
     shop = Shop(emu, tmp_path)
-    shop.stocks(on_hand)
+    with Store.open(shop.store_path) as store:
+        count_in_bulk(store, "ACME", "MAIN", on_hand)
     connection = load_config(shop.config).connections[0]
     with Store.open(shop.store_path) as store:
         result = runner.run_job("sync-stock", connection, store, client=no_wait_client(connection))
