@@ -16,7 +16,9 @@ RSS of a 100,000-order import, sync-stock over 20,000 variants with 2% changed,
 push-despatch of 1,000 orders, ``sqsync run`` with nothing due over 100 connections and
 ``sqsync --help`` (subprocesses, best of 5); and, from the scripts beside this one (issue
 15), ``run --force`` over 200 quiet connections per --workers, the run log after 30 days
-of one-minute runs, and the store at scale (allocation, orders list).
+of one-minute runs, and the store at scale (allocation, orders list); and (issue 16)
+1, 2 and 4 ``sqsync run`` processes at once on one PostgreSQL store (several hosts), and
+the 10,000-order import and the stock sync on SQLite and on PostgreSQL side by side.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ TARGETS = {
     "run_log_growth": 1.2,  # day 30 / day 1, run with nothing due and status (issue 15)
     "allocation_growth": 2.0,  # with a million despatched lines / without
     "orders_list_rss_mb": 150.0,  # orders list over 100,000 orders, streamed
+    "hosts_ratio": 0.6,  # 2 run processes on one PostgreSQL store / 1 process (issue 16)
+    "jobs_run_twice": 0,  # due jobs run by more than one of those processes (issue 16)
 }
 
 # --------------------------------------------------------------------------- workers
@@ -331,7 +335,8 @@ def bench_help() -> dict[str, Any]:
 def table(results: dict[str, Any]) -> str:
     rows = [("benchmark", "latency", "requests (min)", "wall s", "figure", "target", "met")]
 
-    def add(name: str, figures: dict[str, Any], figure: str, target: str, met: bool) -> None:
+    def add(name: str, figures: dict[str, Any], figure: str, target: str, met: bool | None) -> None:
+        """A row; ``met`` None for a figure with no target (shown as ``-``)."""
         requests = (
             f"{figures['requests']} ({figures['min_requests']})" if "requests" in figures else "-"
         )
@@ -344,7 +349,7 @@ def table(results: dict[str, Any]) -> str:
                 f"{figures['wall_s']:.3f}",
                 figure,
                 target,
-                "yes" if met else "NO",
+                "-" if met is None else "yes" if met else "NO",
             )
         )
 
@@ -445,6 +450,43 @@ def table(results: dict[str, Any]) -> str:
         f"< {TARGETS['orders_list_rss_mb']:g} MB",
         listing["peak_rss_mb"] < TARGETS["orders_list_rss_mb"],
     )
+    hosts = {r["processes"]: r for r in results["several_hosts"]}
+    for processes, figures in sorted(hosts.items()):
+        if processes == 1:
+            continue
+        add(
+            f"run, {processes} processes at once, {figures['connections']} connections,"
+            " one PostgreSQL store",
+            figures,
+            f"{figures['wall_s']} s / {hosts[1]['wall_s']} s (1 process) = "
+            f"{figures['vs_processes_1']}; write lock held "
+            f"{figures['write_lock_held_share']:.0%}, {figures['write_lock_waiters']} waiting",
+            f"<= {TARGETS['hosts_ratio']:g}x of 1" if processes == 2 else "-",
+            figures["vs_processes_1"] <= TARGETS["hosts_ratio"] if processes == 2 else None,
+        )
+    twice = sum(r["jobs_run_twice"] for r in hosts.values())
+    add(
+        f"run, {'/'.join(str(p) for p in hosts)} processes at once: due jobs run twice",
+        {"wall_s": hosts[1]["wall_s"], "latency_ms": 50.0},
+        f"{'/'.join(str(r['jobs_run_twice']) for r in hosts.values())} of "
+        f"{'/'.join(str(r['jobs_run']) for r in hosts.values())} jobs; requests "
+        f"{'/'.join(str(r['requests']) for r in hosts.values())} (one round's: "
+        f"{hosts[1]['min_requests']})",
+        f"{TARGETS['jobs_run_twice']} jobs run twice",
+        twice == TARGETS["jobs_run_twice"]
+        and all(r["requests"] == r["min_requests"] for r in hosts.values()),
+    )
+    for figures in results["backends"]:
+        add(
+            f"{figures['benchmark']} {figures['size']:,}"
+            f" {'orders' if figures['benchmark'] == 'import' else 'variants'},"
+            " PostgreSQL vs SQLite",
+            {**figures, "wall_s": figures["postgres_wall_s"]},
+            f"SQLite {figures['sqlite_wall_s']} s, PostgreSQL {figures['postgres_wall_s']} s:"
+            f" {figures['pg_vs_sqlite']}x (medians of {figures['repeats']})",
+            "-",
+            None,
+        )
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
@@ -508,6 +550,10 @@ def main() -> None:
         "--new",
         str(100_000 // scale),
     )
+    step("several hosts: 1, 2, 4 run processes on one PostgreSQL store")
+    results["several_hosts"] = script("bench_several_hosts", "--connections", str(200 // scale))
+    step("import and sync-stock, SQLite beside PostgreSQL")
+    results["backends"] = script("bench_backends", *(["--quick"] if args.quick else []))
 
     text = table(results)
     print(text)
