@@ -5,6 +5,7 @@ one-page import, one HTTP pool for the run's clients; and the merged writes keep
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -92,9 +93,9 @@ def test_a_quiet_run_opens_a_store_per_worker_and_commits_little(shops, monkeypa
 
     assert all(o.ok for o in outcomes)
     commits = sum(1 for s in statements if s.strip().upper() == "COMMIT")
-    # per connection: the lock with the first run row, import's owner lookup and window
-    # end, between the jobs, the release; and the run's prune
-    assert commits <= 1 + 5 * SHOPS
+    # per connection: the lock with the first run row, import's window end, between the
+    # jobs, the release (import's start only reads); and the run's prune
+    assert commits <= 1 + 4 * SHOPS
     opens = sum(1 for s in statements if s.startswith("PRAGMA journal_mode = WAL"))
     assert opens == 1 + 2  # the run's own store, then one per worker, not per connection
 
@@ -194,3 +195,26 @@ def test_with_a_proxy_each_client_builds_its_own_transport(monkeypatch):
         one.close()
         two.close()
     monkeypatch.setattr(client_module, "_proxied", None)
+
+
+@pytest.mark.skipif(os.environ.get("SQSYNC_TEST_BACKEND") != "postgres", reason="PostgreSQL")
+def test_a_quiet_run_takes_the_shared_stores_write_lock_once_not_per_connection(shops, monkeypatch):
+    # Hosts sharing the database queue behind its one write lock: a quiet connection's
+    # bookkeeping (its lock row, run log, window end, pacing) is its own and skips it.
+    from sqsync.store import postgres
+
+    connections, location, _ = shops
+    taken: list[str] = []
+    real = postgres.PgConnection.execute
+
+    def execute(self, sql, params=()):
+        lone_write = postgres.translate(sql)[1] and not self.in_transaction
+        if sql == postgres._BEGIN_WRITE or lone_write:
+            taken.append(sql)
+        return real(self, sql, params)
+
+    monkeypatch.setattr(postgres.PgConnection, "execute", execute)
+    outcomes = runner.run_due(connections, location, force=True, workers=2)
+
+    assert all(o.ok and len(o.results) == 2 for o in outcomes)
+    assert len(taken) <= 1, taken  # the run log's prune, once for the whole run

@@ -259,10 +259,11 @@ def import_orders(
     # ``until``: the windows read up to at least this Squarespace time (see ServerClock).
     server = ServerClock(clock, timedelta(seconds=float(saved_offset or 0)), floor=until)
     run = _Run(store, connection, dry_run=dry_run, now=server.now())
-    with _unit_of_work(store, dry_run) as conn:
-        owner = run.owner(conn)
-        run.known_skus = catalog.known_skus(conn, owner.client_id)
-        run.reevaluate(conn)
+    if not run.start_without_writing(store):
+        with _unit_of_work(store, dry_run) as conn:
+            owner = run.owner(conn)
+            run.known_skus = catalog.known_skus(conn, owner.client_id)
+            run.reevaluate(conn)
     reader = _Reader(client, store, connection, run, server, guard, progress)
     try:
         reader.reread_unreadable()
@@ -398,7 +399,8 @@ class _Reader:
             quiet = written == 0 and not self.run.pending_state
             with (
                 self.store.deferred_sync() if quiet else nullcontext(),
-                self.store.transaction() as conn,
+                # This connection's window state alone: no other writer's business.
+                self.store.transaction(connection_only=True) as conn,
             ):
                 _save_window_end(conn, self.name, end)
                 self.run.save_pending(conn)
@@ -563,6 +565,24 @@ class _Run:
         return self._owner
 
     # ------------------------------------------------------------------ local pass
+
+    def start_without_writing(self, db: Store) -> bool:
+        """Whether the run's start has nothing to write, found by reading alone: the ids
+        exist, the settings are those of the last run and no order is HOLDING, as on
+        nearly every cron tick. Then the ids and known SKUs are set and no write lock is
+        taken (one per connection per tick, on a store several hosts share); otherwise
+        :meth:`reevaluate` does the work in a transaction, reading it all again there."""
+        c = self.connection
+        ids = catalog.existing_ids(db, c.client, c.warehouse, c.channel)
+        if ids is None or self.dry_run:
+            return False
+        if get_state(db, c.name, SETTINGS_KEY) != self.settings.fingerprint():
+            return False
+        if order_writes.has_orders_in(db, c.name, ("HOLDING",)):
+            return False
+        self._owner = OrderOwner(c.name, *ids)
+        self.known_skus = catalog.known_skus(db, ids[0])
+        return True
 
     def reevaluate(self, conn: sqlite3.Connection) -> None:
         """Bring stored open orders up to date with the config and the known SKUs.

@@ -392,7 +392,7 @@ def _run_jobs(
             if index + 1 == len(jobs):
                 break
             lost: LockLost | None = None
-            with store.deferred_sync(), store.transaction() as conn:
+            with store.deferred_sync(), store.transaction(connection_only=True) as conn:
                 _finish(conn, run_id, result, clock)
                 lease.renew(conn)
                 try:

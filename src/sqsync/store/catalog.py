@@ -53,6 +53,22 @@ def ensure_ids(db: Db, client: str, warehouse: str, channel: str) -> tuple[int, 
     return ensure_client(db, client), ensure_warehouse(db, warehouse), ensure_channel(db, channel)
 
 
+def existing_ids(db: Db, client: str, warehouse: str, channel: str) -> tuple[int, int, int] | None:
+    """(client_id, warehouse_id, channel_id) when all three exist, in one read; else None."""
+    row = (
+        connection_of(db)
+        .execute(
+            "SELECT (SELECT id FROM clients WHERE code = ?),"
+            " (SELECT id FROM warehouses WHERE code = ?), (SELECT id FROM channels WHERE name = ?)",
+            (client, warehouse, channel),
+        )
+        .fetchone()
+    )
+    if row is None or None in tuple(row):
+        return None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 def client_id(db: Db, code: str) -> int | None:
     return _lookup(db, "clients", code)
 

@@ -334,12 +334,18 @@ class Store:
             conn.execute(statement)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, connection_only: bool = False) -> Iterator[sqlite3.Connection]:
         """One atomic unit of work: everything inside commits together or not at all.
 
         ``BEGIN IMMEDIATE`` takes the write lock now rather than at the first write, so a
         transaction never fails half-way with "database is locked". Nested calls become
         savepoints, so a helper that opens its own transaction can run inside a caller's.
+
+        ``connection_only``: it touches only rows of one connection whose lock the caller
+        holds or is taking (its lock row, run log, pacing), which no other writer touches.
+        SQLite has one writer anyway; PostgreSQL then skips the store-wide write lock, so
+        hosts working on different connections do not queue behind each other's
+        bookkeeping.
 
         Store trouble inside (SQLite's errors for a full disk, a corrupted or read-only
         file, the commit's included) rolls back and is raised as a :class:`StoreError`.
@@ -358,7 +364,7 @@ class Store:
                 raise trouble from error
             self._run("RELEASE nested")
             return
-        self._begin()
+        self._begin(connection_only=connection_only)
         try:
             yield conn
         except BaseException as error:
@@ -374,7 +380,7 @@ class Store:
                 raise
             raise trouble from error
 
-    def _begin(self) -> None:
+    def _begin(self, *, connection_only: bool = False) -> None:
         self._run("BEGIN IMMEDIATE")
 
     def _run(self, sql: str) -> None:

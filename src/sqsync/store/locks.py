@@ -237,7 +237,7 @@ class Lease:
             self._stop.set()
             _heartbeats.remove(self)  # and waits out a renewal of it in progress
             self._stop = self._thread = None
-        with self.store.deferred_sync(), self.store.transaction() as conn:
+        with self.store.deferred_sync(), self.store.transaction(connection_only=True) as conn:
             if also is not None:
                 also(conn)
             conn.execute(
@@ -324,7 +324,7 @@ def _renew(
     args = (utc_text(expires_at), connection, owner)
     if not isinstance(db, Store):  # the caller's transaction
         return bool(db.execute(sql, args).rowcount == 1)
-    with db.deferred_sync(), db.transaction() as conn:
+    with db.deferred_sync(), db.transaction(connection_only=True) as conn:
         return bool(conn.execute(sql, args).rowcount == 1)
 
 
@@ -358,7 +358,7 @@ def acquire(
         )
     try:
         # Not fsynced (see the module doc): a power cut that loses it loses its holder too.
-        with store.deferred_sync(), store.transaction() as conn:
+        with store.deferred_sync(), store.transaction(connection_only=True) as conn:
             now = clock()
             current = holder(store, connection)
             if current is not None:

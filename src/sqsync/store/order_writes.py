@@ -60,15 +60,20 @@ def find_for_page(
     order_numbers: Sequence[str],
 ) -> tuple[dict[str, StoredOrder], dict[str, StoredOrder]]:
     """(this connection's orders by squarespace_id, the client's orders by order_number)
-    for one page, in one query on the two unique indexes."""
+    for one page, in one query on the two unique indexes.
+
+    A UNION, not an OR: PostgreSQL, whose statistics are an empty table's all through a
+    first import, planned the OR as a walk of every order of the connection, each page
+    (18 ms a page at 10,000 orders); each half of the UNION has its unique index."""
     if not squarespace_ids and not order_numbers:
         return {}, {}
     ids_marks = ", ".join("?" * len(squarespace_ids)) or "NULL"
     number_marks = ", ".join("?" * len(order_numbers)) or "NULL"
+    columns = "id, connection, squarespace_id, order_number, status, problems, sq_modified_on"
     rows = conn.execute(
-        "SELECT id, connection, squarespace_id, order_number, status, problems, sq_modified_on"
-        f" FROM orders WHERE (connection = ? AND squarespace_id IN ({ids_marks}))"
-        f" OR (client_id = ? AND order_number IN ({number_marks}))",
+        f"SELECT {columns} FROM orders WHERE connection = ? AND squarespace_id IN ({ids_marks})"
+        f" UNION SELECT {columns} FROM orders"
+        f" WHERE client_id = ? AND order_number IN ({number_marks})",
         [owner.connection, *squarespace_ids, owner.client_id, *order_numbers],
     )
     by_id: dict[str, StoredOrder] = {}
@@ -311,6 +316,20 @@ class ReviewOrder:
     shipping_method: str | None
     courier: Courier | None
     items: list[ReviewItem]
+
+
+def has_orders_in(db: Store | sqlite3.Connection, connection: str, statuses: Sequence[str]) -> bool:
+    """Whether the connection has an order in ``statuses`` (one index probe)."""
+    marks = ", ".join("?" * len(statuses))
+    row = (
+        connection_of(db)
+        .execute(
+            f"SELECT 1 FROM orders WHERE connection = ? AND status IN ({marks}) LIMIT 1",
+            (connection, *statuses),
+        )
+        .fetchone()
+    )
+    return row is not None
 
 
 def orders_to_review(

@@ -45,5 +45,5 @@ def save_recent(db: Db, connection: str, ages: Sequence[float], now: datetime) -
     if not isinstance(db, Store):
         set_state(db, connection, KEY, times)
         return
-    with db.deferred_sync(), db.transaction() as conn:
+    with db.deferred_sync(), db.transaction(connection_only=True) as conn:
         set_state(conn, connection, KEY, times)

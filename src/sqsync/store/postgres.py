@@ -298,10 +298,11 @@ class PostgresStore(Store):
             raise RuntimeError(f"migration {name} has no PostgreSQL version")
         self.pg.script(scripts[name])  # a whole script: plpgsql bodies hold semicolons
 
-    def _begin(self) -> None:
+    def _begin(self, *, connection_only: bool = False) -> None:
         # READ COMMITTED, so each statement after the lock sees every earlier writer.
         self._run("BEGIN ISOLATION LEVEL READ COMMITTED")
-        self._run(_BEGIN_WRITE)
+        if not connection_only:
+            self._run(_BEGIN_WRITE)
 
     @contextmanager
     def deferred_sync(self) -> Iterator[None]:
