@@ -218,3 +218,16 @@ def test_a_quiet_run_takes_the_shared_stores_write_lock_once_not_per_connection(
 
     assert all(o.ok and len(o.results) == 2 for o in outcomes)
     assert len(taken) <= 1, taken  # the run log's prune, once for the whole run
+
+
+@pytest.mark.sqlite_only
+def test_a_run_with_nothing_due_reads_each_connections_run_log_once(shops, monkeypatch):
+    # Without -v, the "nothing due; next ..." line is not built: it would read it again.
+    connections, location, _ = shops
+    statements = _trace(monkeypatch)
+
+    outcomes = runner.run_due(connections, location)
+
+    assert all(not o.due for o in outcomes)
+    lookups = [s for s in statements if "FROM run_log" in s and s.lstrip().startswith("SELECT")]
+    assert len(lookups) <= 3 * SHOPS  # one per job of each connection, not twice that

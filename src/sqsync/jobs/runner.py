@@ -473,7 +473,7 @@ def run_due(
                 continue
             if due:
                 busy.append(connection)
-            else:
+            elif log.isEnabledFor(VERBOSE):  # its own run-log reads: only when shown
                 log.log(VERBOSE, "%s", _nothing_due(connection, store))
         if not busy:
             return [failed.get(c.name) or ConnectionRun(c.name) for c in connections]
