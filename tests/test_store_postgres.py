@@ -80,6 +80,28 @@ def test_a_refused_connection_is_one_store_error_naming_the_database():
     assert str(caught.value).startswith("store postgresql://nobody@127.0.0.1:1/none")
 
 
+@pytest.mark.parametrize(
+    "url, why",
+    [
+        ("postgresql://nobody@127.0.0.1:notaport/none", 'invalid integer value "notaport"'),
+        ("postgresql://nobody@127.0.0.1/none?sslmode=bogus", 'invalid sslmode value: "bogus"'),
+        ("postgresql://%zz@127.0.0.1/none", "invalid percent-encoded token"),
+    ],
+)
+def test_a_bad_url_is_one_line_exit_1_naming_what_is_wrong(tmp_path, monkeypatch, url, why):
+    from click.testing import CliRunner
+
+    from sqsync.cli import cli
+
+    path = write_config(tmp_path)
+    monkeypatch.setenv("SQSYNC_STORE_URL", url)
+    result = CliRunner().invoke(cli, ["--config", str(path), "status"])
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("sqsync: error: store postgresql://") and why in line, line
+    assert "Traceback" not in result.output
+
+
 def test_sqlite_users_never_import_psycopg():
     import subprocess
     import sys
@@ -205,6 +227,49 @@ def test_every_sqlite_index_has_a_postgresql_twin_on_the_same_columns(tmp_path, 
         assert found[name][0] == table
         if columns:  # an index on an expression names no column on SQLite
             assert found[name][1] == columns, name
+
+
+@on_postgres
+def test_the_database_going_away_mid_run_is_one_line_and_the_next_run_resumes(
+    tmp_path, make_emulator, monkeypatch, store_backend
+):
+    import json
+
+    import psycopg
+    from click.testing import CliRunner
+
+    from sqsync.cli import cli
+
+    emu = make_emulator(orders=300, variants=6, seed=3)
+    path = write_config(tmp_path, api_url=emu.url)
+    monkeypatch.setenv("ACME_KEY", emu.api_key)
+    requests = {"n": 0}
+
+    def server_restarts(method, route):  # on the third orders page, mid-import
+        requests["n"] += 1
+        if requests["n"] == 3:
+            with psycopg.connect(store_backend, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'sqsync' AND datname = current_database()"
+                )
+
+    emu.before_request = server_restarts
+    broken = CliRunner().invoke(cli, ["--config", str(path), "-q", "run"])
+    assert broken.exit_code == 1
+    assert "Traceback" not in broken.output
+    [line] = [x for x in broken.stderr.splitlines() if "FAILED" in x]
+    assert "store postgresql://" in line and "closed" in line, line
+
+    emu.before_request = None
+    again = CliRunner().invoke(cli, ["--config", str(path), "-q", "run", "--force", "--json"])
+    assert again.exit_code == 0, again.output
+    last = CliRunner().invoke(cli, ["--config", str(path), "run", "--force", "--json"])
+    [imported] = [json.loads(x) for x in last.stdout.splitlines() if "import-orders" in x]
+    assert imported["ok"] and imported["imported"] == 0  # nothing was missed
+    with Store.open(store_backend) as store:
+        numbers = [r[0] for r in store.conn.execute("SELECT order_number FROM orders")]
+    assert numbers and len(numbers) == len(set(numbers))
 
 
 @on_postgres
