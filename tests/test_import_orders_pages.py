@@ -96,7 +96,15 @@ def durability(store) -> str:
     return {1: "deferred", 2: "durable"}[value]
 
 
+def flushing(store) -> None:
+    """The suite's PostgreSQL server skips flushes altogether (synchronous_commit off, for
+    speed); a real one flushes every commit unless told: make this session one."""
+    if store.dialect == "postgresql":
+        store.conn.execute("SET synchronous_commit = on")
+
+
 def test_pages_commit_without_fsync_and_the_window_end_with_it(store, monkeypatch):
+    flushing(store)
     seen: list[tuple[str, str]] = []
     real_insert, real_save = order_writes.insert_orders, job._save_window_end
 
@@ -120,6 +128,7 @@ def test_pages_commit_without_fsync_and_the_window_end_with_it(store, monkeypatc
 
 
 def test_a_failed_page_leaves_no_reader_thread_and_full_sync(store, monkeypatch):
+    flushing(store)
     def broken(*args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
 

@@ -273,6 +273,20 @@ def test_the_database_going_away_mid_run_is_one_line_and_the_next_run_resumes(
 
 
 @on_postgres
+def test_a_deferred_commit_is_the_transactions_own_and_leaves_the_session_setting(
+    store_backend,
+):
+    with Store.open(store_backend) as store:
+        for default in ("on", "off"):  # a server's usual setting, then a DBA's choice
+            store.conn.execute(f"SET synchronous_commit = {default}")
+            with store.deferred_sync(), store.transaction() as conn:
+                assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+            with store.transaction() as conn:
+                assert conn.execute("SHOW synchronous_commit").fetchone()[0] == default
+            assert store.conn.execute("SHOW synchronous_commit").fetchone()[0] == default
+
+
+@on_postgres
 def test_store_copy_moves_everything_and_refuses_a_non_empty_target(tmp_path, store_backend):
     from sqsync.store.copy import copy_store
 
