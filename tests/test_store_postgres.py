@@ -306,6 +306,72 @@ def test_store_copy_moves_everything_and_refuses_a_non_empty_target(tmp_path, st
     source.close()
 
 
+@on_postgres
+def test_jobs_resume_from_a_copied_store_without_importing_or_sending_anything_again(
+    tmp_path, make_emulator, store_backend
+):
+    # A month of SQLite, as users have it, then `store copy` and the jobs on PostgreSQL.
+    # Real processes: in this pass, Store.open in this one is redirected to PostgreSQL.
+    import json
+    import subprocess
+    import sys
+
+    emu = make_emulator(orders=30, variants=6, seed=4)
+    path = write_config(tmp_path, api_url=emu.url, stock_sync=True)
+    lite = {k: v for k, v in os.environ.items() if k != "SQSYNC_STORE_URL"}
+    lite.update(SQSYNC_CONFIG=str(path), ACME_KEY=emu.api_key)
+
+    def sqsync(env, *args, input=None):
+        done = subprocess.run(
+            [sys.executable, "-m", "sqsync", *args], env=env, input=input, text=True,
+            capture_output=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    skus = sorted({v["sku"] for v in emu.inventory.values() if v.get("sku")})
+    sqsync(lite, "stock", "import", "-", input="sku,quantity\n" + "".join(f"{s},9\n" for s in skus))
+    sqsync(lite, "run")
+    numbers = sqsync(lite, "orders", "list", "--status", "NEW", "--format", "ndjson")
+    numbers = [json.loads(line)["order_number"] for line in numbers.splitlines()]
+    assert len(numbers) >= 4, "too few orders to ship: the test proves little"
+    feed = "order_number,carrier,service,tracking_number\n"
+    sqsync(lite, "despatch", "import", "-", input=feed + f"{numbers[0]},DPD,Next Day,T1\n")
+    sqsync(lite, "push-despatch")  # one shipment pushed; the next one waits unpushed
+    sqsync(lite, "despatch", "import", "-", input=feed + f"{numbers[1]},DPD,Next Day,T2\n")
+    fulfilled = emu.stats.fulfilments_applied
+
+    out = sqsync(lite, "store", "copy", "--to", store_backend)
+    assert "orders" in out
+
+    source = sqlite3.connect(tmp_path / "sqsync.db")
+    tables = [
+        row[0]
+        for row in source.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
+    with Store.open(store_backend) as target:
+        for table in tables:  # every row of every table, column by column
+            order = "1" if table in ("schema_migrations",) else "1, 2"
+            mine = [tuple(r) for r in source.execute(f"SELECT * FROM {table} ORDER BY {order}")]
+            theirs = [
+                tuple(r) for r in target.conn.execute(f"SELECT * FROM {table} ORDER BY {order}")
+            ]
+            if table == "schema_migrations":  # applied_at differs: when each store migrated
+                mine, theirs = [r[:1] for r in mine], [r[:1] for r in theirs]
+            assert theirs == mine, table
+    assert "orders" in tables and "run_log" in tables and "stock_adjustments" in tables
+
+    pg = {**lite, "SQSYNC_STORE_URL": store_backend}
+    lines = [json.loads(x) for x in sqsync(pg, "run", "--force", "--json").splitlines()]
+    done = {line["job"]: line for line in lines}
+    assert done["import-orders"]["ok"] and done["import-orders"]["imported"] == 0
+    assert done["sync-stock"]["ok"] and done["sync-stock"]["adjusted"] == 0
+    assert done["push-despatch"]["pushed"] == 1  # only the one never sent
+    assert emu.stats.fulfilments_applied == fulfilled + 1
+
+
 def _sqlite_store(path):
     """A real SQLite store even in the PostgreSQL pass (which redirects Store.open)."""
     conn = sqlite3.connect(path, isolation_level=None)
