@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test test-sqlite test-postgres test-long lint demo bench emulator clean
+.PHONY: test test-sqlite test-postgres test-long test-long-sqlite test-long-postgres lint demo bench emulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,15 @@ test-sqlite: $(STAMP)
 test-postgres: $(STAMP)
 	SQSYNC_TEST_BACKEND=postgres $(BIN)/python -m pytest -q -m "not long" -p no:cacheprovider
 
+# Everything, the long crash and fault trials included, on both backends.
 test-long: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(MAKE) --no-print-directory -j2 test-long-sqlite test-long-postgres
+
+test-long-sqlite: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-long-postgres: $(STAMP)
+	SQSYNC_TEST_BACKEND=postgres $(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

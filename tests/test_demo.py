@@ -10,7 +10,7 @@ from sqsync.demo import main
 
 
 @pytest.mark.long
-def test_demo_runs_the_whole_loop_on_a_small_shop(tmp_path, capsys, monkeypatch):
+def test_demo_runs_the_whole_loop_on_a_small_shop(tmp_path, capsys, monkeypatch, store_backend):
     monkeypatch.delenv("SQSYNC_CONFIG", raising=False)
     code = main(["--orders", "30", "--variants", "12", "--despatch", "3", "--dir", str(tmp_path)])
     out = capsys.readouterr().out
@@ -25,4 +25,10 @@ def test_demo_runs_the_whole_loop_on_a_small_shop(tmp_path, capsys, monkeypatch)
     ):
         assert command in out
     assert out.count("FULFILLED") == 3
-    assert (tmp_path / "sqsync.db").is_file()
+    if store_backend is None:
+        assert (tmp_path / "sqsync.db").is_file()
+    else:  # the PostgreSQL pass's SQSYNC_STORE_URL reached the demo's commands
+        from sqsync.store import Store
+
+        with Store.open(store_backend) as store:
+            assert store.conn.execute("SELECT count(*) FROM orders").fetchone()[0] > 0
