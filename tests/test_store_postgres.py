@@ -287,6 +287,29 @@ def test_a_deferred_commit_is_the_transactions_own_and_leaves_the_session_settin
 
 
 @on_postgres
+def test_the_orders_statistics_follow_a_first_import_as_it_grows(store_backend):
+    # Planned with an empty table's statistics, each page's lookup walked every order of
+    # the connection; autovacuum looks a minute later, long after a first import's pages.
+    def estimate(store):
+        return store.conn.execute(
+            "SELECT reltuples FROM pg_class WHERE relname = 'orders'"
+        ).fetchone()[0]
+
+    with Store.open(store_backend) as store:
+        for n in range(3):
+            insert_order(store, order_number=f"SQ-{n}")
+        store.orders_added(999)
+        assert estimate(store) < 3  # not yet: a thousand orders added first
+        store.orders_added(1)
+        assert estimate(store) == 3
+        insert_order(store, order_number="SQ-3")
+        store.orders_added(999)  # the next look is at twice as many
+        assert estimate(store) == 3
+        store.orders_added(1)
+        assert estimate(store) == 4
+
+
+@on_postgres
 def test_store_copy_moves_everything_and_refuses_a_non_empty_target(tmp_path, store_backend):
     from sqsync.store.copy import copy_store
 

@@ -390,6 +390,7 @@ class _Reader:
                     with _unit_of_work(self.store, self.run.dry_run) as conn:
                         self.run.apply_page(conn, page, mapped)
                         self.run.save_pending(conn)
+                    self.store.orders_added(len(page.orders))
                 self.read += len(page.orders) + len(page.invalid)
                 self.progress(self.name, "orders", self.read)
         if end is not None and not self.run.dry_run:

@@ -412,6 +412,10 @@ class Store:
             log.debug("store %s: rollback failed after store trouble: %s", self.path, failed)
         return trouble
 
+    def orders_added(self, count: int) -> None:
+        """``count`` orders were just committed (a page of an import). SQLite plans
+        without statistics; PostgreSQL's are refreshed as the table grows (see there)."""
+
     @contextmanager
     def deferred_sync(self) -> Iterator[None]:
         """Commits made inside skip their fsync (``synchronous = NORMAL``); the first
