@@ -159,6 +159,31 @@ def run(config_path) -> Run:
     return Run(config_path)
 
 
+def test_orders_one_insert_adds_take_numbers_in_order_and_a_dropped_row_takes_none(store):
+    # import-orders inserts a page in one statement, ON CONFLICT DO NOTHING for a row that
+    # is already there (a race): its numbers run in insertion order with no gap.
+    first = insert_order(store, order_number="A")
+    columns = [
+        c for c in store.conn.execute("SELECT * FROM orders").fetchone().keys()  # noqa: SIM118
+        if c not in ("id", "change_no", "change_kind", "order_number", "squarespace_id")
+    ]  # fmt: skip
+    listed = ", ".join(columns)
+    with store.transaction() as conn:
+        conn.execute(
+            f"INSERT INTO orders (order_number, squarespace_id, {listed})"
+            f" SELECT order_number, squarespace_id, {listed} FROM orders WHERE id = ?"
+            f" UNION ALL SELECT 'B', 'sq-b', {listed} FROM orders WHERE id = ?"
+            f" UNION ALL SELECT 'C', 'sq-c', {listed} FROM orders WHERE id = ?"
+            " ON CONFLICT DO NOTHING",
+            (first, first, first),
+        )
+    rows = store.conn.execute("SELECT order_number, change_no FROM orders ORDER BY id")
+    numbers = {row[0]: row[1] for row in rows}
+    assert list(numbers) == ["A", "B", "C"]
+    assert (numbers["B"], numbers["C"]) == (numbers["A"] + 1, numbers["A"] + 2)
+    assert last_change(store) == numbers["C"]
+
+
 def test_lines_give_one_row_per_order_line(run, store):
     insert_order(store, order_number="SQ-1", items=[("RED-S", 2), ("BLUE-M", 1)])
     insert_order(store, order_number="SQ-2", items=[])

@@ -1,0 +1,4 @@
+-- Nothing changes on SQLite: its trigger numbering each new order stays as it is. The
+-- PostgreSQL twin numbers all the orders one INSERT adds in one statement-level trigger,
+-- where a row trigger and its two statements per order made up most of an import page's
+-- cost there.
