@@ -129,6 +129,7 @@ def test_pages_commit_without_fsync_and_the_window_end_with_it(store, monkeypatc
 
 def test_a_failed_page_leaves_no_reader_thread_and_full_sync(store, monkeypatch):
     flushing(store)
+
     def broken(*args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
 
