@@ -569,13 +569,19 @@ def load_config(path: Path | str) -> Config:
     except ValidationError as error:
         raise ConfigError(_describe(path, data, error)) from None
     config._path = path
+    # Grouped once, and one tuple shared by a pool's active connections: a thousand shops
+    # of one client cost a thousand steps here, not a million.
+    pools: dict[tuple[str, str], list[Connection]] = {}
     for connection in config.connections:
-        connection._stock_pool = tuple(
-            c.name
-            for c in config.connections
-            if (c.client, c.warehouse) == (connection.client, connection.warehouse)
-            and (c.active or c.name == connection.name)
-        )
+        pools.setdefault((connection.client, connection.warehouse), []).append(connection)
+    for pool in pools.values():
+        active = tuple(c.name for c in pool if c.active)
+        for connection in pool:
+            connection._stock_pool = (
+                active
+                if connection.active
+                else tuple(c.name for c in pool if c.active or c is connection)
+            )
     _check_across_connections(path, config)
     if any(c.inline_key is not None for c in config.connections):
         _warn_if_readable(path)
