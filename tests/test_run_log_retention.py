@@ -15,7 +15,15 @@ from sqsync.config import load_config
 from sqsync.domain.runs import ATTEMPTED
 from sqsync.jobs import runner
 from sqsync.store import Store
-from sqsync.store.runlog import finish_run, last_attempts, last_error, last_run, prune, start_run
+from sqsync.store.runlog import (
+    finish_run,
+    last_attempts,
+    last_error,
+    last_run,
+    mark_killed,
+    prune,
+    start_run,
+)
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -101,12 +109,14 @@ def test_every_run_log_lookup_is_an_index_search_not_a_scan(store, monkeypatch):
     statements: list[tuple[str, tuple]] = []
     for n in range(3):
         log_run(store, "acme", "import-orders", NOW + timedelta(minutes=n))
+    log_run(store, "acme", "sync-stock", NOW, "failed")
+    log_run(store, "acme", "push-despatch", NOW, "running")
     store.conn.execute("ANALYZE")  # the planner's choice with real statistics
     real = store.conn
 
     class Recording:
         def execute(self, sql, params=()):
-            if "run_log" in sql and sql.lstrip().upper().startswith(("SELECT", "DELETE")):
+            if "run_log" in sql and sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
                 statements.append((sql, tuple(params)))
             return real.execute(sql, params)
 
@@ -117,12 +127,18 @@ def test_every_run_log_lookup_is_an_index_search_not_a_scan(store, monkeypatch):
     last_attempts(recording, "acme")  # type: ignore[arg-type]
     last_run(recording, "acme", "import-orders")  # type: ignore[arg-type]
     last_error(recording, "acme")  # type: ignore[arg-type]
+    # the failure and the running rows have partial indexes: a month of 'ok' rows is
+    # not walked to find them
+    assert mark_killed(recording, "acme") == ["push-despatch"]  # type: ignore[arg-type]
 
-    assert len(statements) >= 3
+    assert len(statements) >= 4
     for sql, params in statements:
         how = plan(store, sql, params)
         # found by walking an index back from the latest row: no scan, no sort
         assert "USING INDEX" in how and "SCAN" not in how and "TEMP B-TREE" not in how, how
+        for outcome in ("failed", "running"):  # a rare outcome: its own small index
+            if f"outcome = '{outcome}'" in sql:
+                assert f"USING INDEX run_log_{outcome} " in how, how
     prune_sql = (
         "SELECT r.id FROM run_log r WHERE r.started_at < ? AND EXISTS (SELECT 1 FROM run_log l"
         " WHERE l.connection = r.connection AND l.job = r.job AND l.id > r.id"

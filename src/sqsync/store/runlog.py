@@ -8,7 +8,9 @@ The log is kept small by :func:`prune` (rows older than the retention period, in
 batches; the latest attempt of each job is always kept, since scheduling and the stock
 sync's "has an import succeeded" read it), and every lookup is an index walk back from a
 job's latest row (migration 0046), never a scan, so a month of one-minute runs costs a
-cron tick what the first day did.
+cron tick what the first day did. A connection's failures and its ``running`` rows have
+partial indexes of their own (migration 0048): indexing every row's outcome made each
+prune rewrite a page of that index per connection, for lookups of rare outcomes only.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def mark_killed(store: Store | sqlite3.Connection, connection: str) -> list[str]
     Only for a caller holding the connection's lock: then no live process can be running
     a job of it, so every ``running`` row is from a process that died half-way.
     """
+    # 'running' written out, not a parameter, so that the partial index run_log_running
+    # finds the rows (a handful, however long the log).
     rows = connection_of(store).execute(
         "UPDATE run_log SET outcome = 'killed' WHERE connection = ? AND outcome = 'running'"
         " RETURNING job",
@@ -187,8 +191,9 @@ def last_error(store: Store | sqlite3.Connection, connection: str) -> dict[str, 
     row = (
         connection_of(store)
         .execute(
+            # 'failed' written out, not a parameter: only then can SQLite use the partial
+            # index of failures (run_log_failed).
             "SELECT job, started_at, error, context_id FROM run_log"
-            ""
             " WHERE connection = ? AND outcome = 'failed' ORDER BY id DESC LIMIT 1",
             (connection,),
         )
