@@ -274,3 +274,20 @@ def count_in_bulk(store: Store, client: str, warehouse: str, on_hand: Mapping[st
             " VALUES (?, ?, ?, ?, ?)",
             [(client_id, warehouse_id, sku, n, at) for sku, n in rest],
         )
+
+
+def sqsync_process(env: Mapping[str, str], *args: str, input: str | None = None) -> str:
+    """``sqsync *args`` as a process of its own (a host, a cron tick); its stdout, once it
+    has exited 0."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "sqsync", *args],
+        input=input,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout

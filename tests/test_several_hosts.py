@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from factories import sqsync_process as sqsync
 from factories import write_config
 from sqsync.store import Store
 from sqsync.store.database import utc_text
@@ -67,15 +68,6 @@ def hosts(tmp_path, make_emulator, store_backend):
         lines += [f"C{n},{v['sku']},7" for v in shop.inventory.values()]
     sqsync(env, "stock", "import", "-", input="\n".join(lines) + "\n")
     return shops, env, store_backend
-
-
-def sqsync(env, *args, input=None):
-    done = subprocess.run(
-        [sys.executable, "-m", "sqsync", *args], input=input, env=env, capture_output=True,
-        text=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def start(env, *args):

@@ -348,21 +348,13 @@ def test_jobs_resume_from_a_copied_store_without_importing_or_sending_anything_a
     # A month of SQLite, as users have it, then `store copy` and the jobs on PostgreSQL.
     # Real processes: in this pass, Store.open in this one is redirected to PostgreSQL.
     import json
-    import subprocess
-    import sys
+
+    from factories import sqsync_process as sqsync
 
     emu = make_emulator(orders=30, variants=6, seed=4)
     path = write_config(tmp_path, api_url=emu.url, stock_sync=True)
     lite = {k: v for k, v in os.environ.items() if k != "SQSYNC_STORE_URL"}
     lite.update(SQSYNC_CONFIG=str(path), ACME_KEY=emu.api_key)
-
-    def sqsync(env, *args, input=None):
-        done = subprocess.run(
-            [sys.executable, "-m", "sqsync", *args], env=env, input=input, text=True,
-            capture_output=True,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return done.stdout
 
     skus = sorted({v["sku"] for v in emu.inventory.values() if v.get("sku")})
     sqsync(lite, "stock", "import", "-", input="sku,quantity\n" + "".join(f"{s},9\n" for s in skus))
