@@ -142,12 +142,47 @@ def test_utc_text_sorts_and_round_trips():
         utc_text(datetime(2026, 1, 1))
 
 
+def synchronous(store: Store) -> int:
+    return store.conn.execute("PRAGMA synchronous").fetchone()[0]
+
+
 def test_deferred_sync_changes_nothing_outside_wal(tmp_path):
-    with Store.open(tmp_path / "journal.db") as store:
-        store.conn.execute("PRAGMA journal_mode = DELETE")
-        with store.deferred_sync():
-            assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
-        store.conn.execute("PRAGMA journal_mode = WAL")
-        with store.deferred_sync():
-            assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1
-        assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    Store.open(tmp_path / "journal.db").close()
+    # As on a file system that refuses WAL: the store's journal stays DELETE.
+    conn = sqlite3.connect(tmp_path / "journal.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    store = Store(conn, tmp_path / "journal.db")
+    with store, store.deferred_sync(), store.transaction():
+        assert synchronous(store) == 2
+    with Store.open(tmp_path / "journal.db") as store:  # WAL again
+        with store.deferred_sync(), store.transaction():
+            assert synchronous(store) == 1
+        with store.transaction():
+            assert synchronous(store) == 2
+
+
+def test_deferred_commits_in_a_row_switch_synchronous_once(store):
+    """A quiet job's deferred commits (lock, run log, window end) pay one PRAGMA between
+    them, not three each; the durable commit after them is FULL again before it begins."""
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    for _ in range(3):
+        with store.deferred_sync(), store.transaction():
+            assert synchronous(store) == 1
+    with store.transaction():
+        assert synchronous(store) == 2
+    with store.deferred_sync():
+        with store.deferred_sync(), store.transaction():  # nested: still deferred
+            assert synchronous(store) == 1
+        with store.transaction():
+            assert synchronous(store) == 1
+    store.conn.set_trace_callback(None)
+    switches = [s for s in statements if s.startswith("PRAGMA synchronous =")]
+    assert switches == [
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA synchronous = FULL",
+        "PRAGMA synchronous = NORMAL",
+    ]
+    begins = [n for n, s in enumerate(statements) if s == "BEGIN IMMEDIATE"]
+    full = statements.index("PRAGMA synchronous = FULL")
+    assert full == begins[3] - 1  # set just before the durable transaction's BEGIN

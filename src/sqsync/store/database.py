@@ -195,6 +195,9 @@ class Store:
         self.conn = conn
         self.path = path
         self.read_only = read_only
+        self._deferred = 0  # inside deferred_sync (nested: a count)
+        self._wal: bool | None = None  # the journal mode is WAL: read once, when needed
+        self._sync_mode = "FULL"  # what _open_writable set
 
     @classmethod
     def open(cls, path: Path | str, *, readonly: bool = False) -> Store:
@@ -381,6 +384,7 @@ class Store:
             raise trouble from error
 
     def _begin(self, *, connection_only: bool = False) -> None:
+        self._synchronous()
         self._run("BEGIN IMMEDIATE")
 
     def _run(self, sql: str) -> None:
@@ -426,17 +430,28 @@ class Store:
         from the middle, since the WAL is replayed in order up to its first unwritten
         frame. import-orders uses it for its pages, which are re-read while the window
         end, saved after them, is not durable.
+
+        The setting is applied as each transaction begins (:meth:`_begin`), and only when
+        it changes: a quiet job's few deferred commits in a row cost one PRAGMA, not
+        three each.
         """
-        mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
-        if str(mode).lower() != "wal":
-            # Outside WAL (a file system that refuses it) NORMAL can corrupt on power loss.
-            yield
-            return
-        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self._deferred += 1
         try:
             yield
         finally:
-            self.conn.execute("PRAGMA synchronous = FULL")
+            self._deferred -= 1
+
+    def _synchronous(self) -> None:
+        """Set ``synchronous`` for the transaction about to begin: NORMAL inside
+        :meth:`deferred_sync` (WAL only: outside it NORMAL can corrupt on power loss),
+        FULL otherwise."""
+        if self._wal is None:
+            mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
+            self._wal = str(mode).lower() == "wal"
+        wanted = "NORMAL" if self._deferred and self._wal else "FULL"
+        if wanted != self._sync_mode:
+            self.conn.execute(f"PRAGMA synchronous = {wanted}")
+            self._sync_mode = wanted
 
     def close(self) -> None:
         self.conn.close()
