@@ -291,3 +291,28 @@ def sqsync_process(env: Mapping[str, str], *args: str, input: str | None = None)
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def shops_with_orders(
+    make_emulator: Any, shops: int, **connection: Any
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """``shops`` emulated shops, each with two valid orders (PAID, PENDING, one physical
+    line each: every one must be imported exactly once), and their connections
+    (``shop<n>``, client ``C<n>``, key in ``SHOP<n>_KEY``, plus ``connection``'s settings)."""
+    emulators = [make_emulator(orders=0, variants=2, seed=n + 1) for n in range(shops)]
+    for shop in emulators:
+        for variant in list(shop.inventory.values()):
+            shop.state.place_order(variant["sku"])
+    connections = [
+        {
+            "name": f"shop{n}",
+            "client": f"C{n}",
+            "warehouse": "MAIN",
+            "order_prefix": f"S{n}-",
+            "api_url": shop.url,
+            "api_key_env": f"SHOP{n}_KEY",
+            **connection,
+        }
+        for n, shop in enumerate(emulators)
+    ]
+    return emulators, connections

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from factories import shops_with_orders, write_config
 from factories import sqsync_process as sqsync
-from factories import write_config
 from sqsync.store import Store
 from sqsync.store.database import utc_text
 
@@ -44,22 +44,7 @@ COUNTED = {
 
 @pytest.fixture
 def hosts(tmp_path, make_emulator, store_backend):
-    shops = [make_emulator(orders=0, variants=2, seed=n + 1) for n in range(SHOPS)]
-    for shop in shops:  # two valid orders each: PAID, PENDING, one physical line
-        for variant in list(shop.inventory.values()):
-            shop.state.place_order(variant["sku"])
-    connections = [
-        {
-            "name": f"shop{n}",
-            "client": f"C{n}",
-            "warehouse": "MAIN",
-            "order_prefix": f"S{n}-",
-            "api_url": shop.url,
-            "api_key_env": f"SHOP{n}_KEY",
-            "stock_sync": True,
-        }
-        for n, shop in enumerate(shops)
-    ]
+    shops, connections = shops_with_orders(make_emulator, SHOPS, stock_sync=True)
     path = write_config(tmp_path, connections=connections)
     env = {**os.environ, "SQSYNC_CONFIG": str(path), "SQSYNC_STORE_URL": store_backend}
     env.update({f"SHOP{n}_KEY": shop.api_key for n, shop in enumerate(shops)})

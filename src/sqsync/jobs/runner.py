@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqsync.clock import CLOCK_SLACK, utcnow
 from sqsync.errors import SqsyncError
-from sqsync.jobs import JobResult
+from sqsync.jobs import JOB_NAMES, JobResult
 from sqsync.jobs.schedule import due_jobs, next_job
 from sqsync.progress import Sink, no_progress
 
@@ -40,11 +40,15 @@ log = logging.getLogger("sqsync.jobs")
 VERBOSE = 15
 # Run-log rows are kept this many days by default ([store] run_log_days).
 RUN_LOG_DAYS = 30
-# Connections worked on at once by `run`. Measured (bench/bench_run_many.py, 200 quiet
-# connections at 50 ms a request, 2 cores, other work on the machine): 1 worker 13.0 s,
-# 4: 4.6 s, 8: 3.1 s, 16: 3.1 s with more CPU (about 11 ms a connection in all). Past 8
-# the GIL, not the network, is the limit.
-DEFAULT_WORKERS = 8
+# Connections worked on at once by `run`, shared among its worker processes. Measured
+# (bench/bench_run_many.py, 200 quiet connections at 50 ms a request, 2 cores, the
+# emulator on them too; medians of 4, two worker processes): 1 worker 11.9 s, 8: 2.24 s,
+# 16: 1.71 s, 24: 1.87 s, 32: 1.97 s. Past 16 the store's one writer and the GIL of each
+# process, not the network, are the limit.
+DEFAULT_WORKERS = 16
+# A run forks a worker process per this many connections with due jobs, up to one per core
+# (sqsync.jobs.processes): below it the threads of one process keep up.
+PROCESS_SHARE = 20
 
 # ``factory(connection, **client_options)``: the CLI's, or a test's (no sleeping, a mock
 # transport); ``job(client, store, connection, **options)``.
@@ -440,8 +444,13 @@ def run_due(
     client_factory: ClientFactory = make_client,
     progress: Sink = no_progress,
     run_log_days: int = RUN_LOG_DAYS,
+    processes: int | None = None,
 ) -> list[ConnectionRun]:
     """``sqsync run``: the due jobs of every connection, ``workers`` connections at a time.
+
+    ``processes``: worker processes to share the workers among (None: one per
+    :data:`PROCESS_SHARE` connections with due jobs, at most one per core; see
+    :mod:`sqsync.jobs.processes`).
 
     Results come back in the order of ``connections``. Connections with nothing due are
     returned with an empty ``due`` and cost one query in total, not a thread each. Run-log
@@ -499,51 +508,122 @@ def run_due(
                 )
                 return ConnectionRun(connection.name, results=[failed], broken=True)
 
-        todo: queue.SimpleQueue[Connection] = queue.SimpleQueue()
-        for connection in busy:
-            todo.put(connection)
-        done: dict[str, ConnectionRun] = {}
-
-        def worker() -> None:
-            # One store connection per worker for all its connections (sqlite3 connections
-            # belong to their thread): opening one costs more than a quiet job's queries.
-            # After any trouble it is closed (with it, on PostgreSQL, its session locks).
-            mine: Store | None = None
-            try:
-                while True:
-                    try:
-                        connection = todo.get_nowait()
-                    except queue.Empty:
-                        return
-                    try:
-                        mine = mine or Store.open(store_path)
-                    except SqsyncError as error:
-                        result = JobResult(connection.name, "run", ok=False, error=str(error))
-                        done[connection.name] = ConnectionRun(connection.name, results=[result])
-                        continue
-                    done[connection.name] = outcome = work(connection, mine)
-                    if outcome.broken:
-                        mine.close()
-                        mine = None
-            finally:
-                if mine is not None:
-                    mine.close()
-
-        # This store stays open while the workers run: the last connection to close a WAL
-        # database checkpoints it, which every worker's close would otherwise do.
-        from sqsync.squarespace.client import shared_pool
-
         count = max(1, min(workers, len(busy)))
-        with (
-            shared_pool(),
-            ThreadPoolExecutor(max_workers=count, thread_name_prefix="sqsync") as pool,
-        ):
-            for future in [pool.submit(worker) for _ in range(count)]:
-                future.result()
+        if processes is None:
+            processes = _processes(len(busy))
+        processes = max(1, min(processes, count))
+        if processes == 1:
+            todo: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+            for connection in busy:
+                todo.put(connection)
+
+            def take() -> Connection | None:
+                try:
+                    return todo.get_nowait()
+                except queue.Empty:
+                    return None
+
+            # This store stays open while the workers run: the last connection to close a
+            # WAL database checkpoints it, which every worker's close would otherwise do.
+            done: dict[str, ConnectionRun] = {}
+            _work_through(take, count, store_path, work, done.__setitem__)
+        else:
+            done = _in_processes(busy, processes, count, store, store_path, work)
         done.update(failed)
         return [done.get(c.name) or ConnectionRun(c.name) for c in connections]
     finally:
         store.close()
+
+
+def _processes(busy: int) -> int:
+    """How many worker processes a run with ``busy`` connections to work on forks: one
+    per :data:`PROCESS_SHARE` of them, at most one per core, none where fork is not
+    (see :mod:`sqsync.jobs.processes`)."""
+    from sqsync.jobs.processes import can_fork, cores
+
+    if busy < 2 * PROCESS_SHARE or not can_fork():
+        return 1
+    return min(cores(), busy // PROCESS_SHARE)
+
+
+def _work_through(
+    take: Callable[[], Connection | None],
+    threads: int,
+    store_path: Path | str,
+    work: Callable[[Connection, Store], ConnectionRun],
+    report: Callable[[str, ConnectionRun], None],
+) -> None:
+    """Work on the connections ``take()`` gives, ``threads`` at a time, until it gives
+    None, and ``report`` each one's outcome as it ends. Each thread has one store
+    connection for all its connections (sqlite3 connections belong to their thread, and
+    opening one costs more than a quiet job's queries), closed after any trouble (with
+    it, on PostgreSQL, its session locks)."""
+    from sqsync.squarespace.client import shared_pool
+    from sqsync.store import Store
+
+    def worker() -> None:
+        mine: Store | None = None
+        try:
+            while (connection := take()) is not None:
+                try:
+                    mine = mine or Store.open(store_path)
+                except SqsyncError as error:
+                    result = JobResult(connection.name, "run", ok=False, error=str(error))
+                    report(connection.name, ConnectionRun(connection.name, results=[result]))
+                    continue
+                outcome = work(connection, mine)
+                report(connection.name, outcome)
+                if outcome.broken:
+                    mine.close()
+                    mine = None
+        finally:
+            if mine is not None:
+                mine.close()
+
+    with (
+        shared_pool(),
+        ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sqsync") as pool,
+    ):
+        for future in [pool.submit(worker) for _ in range(threads)]:
+            future.result()
+
+
+def _in_processes(
+    busy: list[Connection],
+    processes: int,
+    threads: int,
+    store: Store,
+    store_path: Path | str,
+    work: Callable[[Connection, Store], ConnectionRun],
+) -> dict[str, ConnectionRun]:
+    """:func:`_work_through` in ``processes`` forked workers sharing ``threads`` between
+    them (:mod:`sqsync.jobs.processes`). What a worker that died had not reported is a
+    failed result of its connection, for the next run to finish."""
+    from sqsync.jobs.processes import share_out
+    from sqsync.store import Store
+
+    for job in JOB_NAMES:  # imported once here, not once in every worker
+        job_function(job)
+    store.close()  # a store connection must not cross a fork (see sqsync.jobs.processes)
+    each = -(-threads // processes)
+
+    def in_child(
+        take: Callable[[], Connection | None], report: Callable[[str, ConnectionRun], None]
+    ) -> None:
+        # Open while the threads work: the last connection to close a WAL database
+        # checkpoints it, which every thread's close would otherwise do.
+        with Store.open(store_path):
+            _work_through(take, each, store_path, work, report)
+
+    done, dead = share_out(busy, processes, in_child)
+    if dead:
+        why = "; ".join(dead)
+        for connection in busy:
+            if connection.name not in done:
+                error = f"not finished: {why}; the next run goes on with it"
+                result = JobResult(connection.name, "run", ok=False, error=error)
+                done[connection.name] = ConnectionRun(connection.name, results=[result])
+    return done
 
 
 def _prune_run_log(store: Store, before: datetime) -> None:

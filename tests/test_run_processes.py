@@ -1,0 +1,156 @@
+"""`run` shares its connections among forked worker processes (sqsync.jobs.processes):
+every connection worked on once, by one of them; a worker that dies leaves its connection
+failed and unlocked for the next run; workers die with the run that forked them."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from factories import shops_with_orders, write_config
+from sqsync.config import load_config
+from sqsync.jobs import processes, runner
+from sqsync.store import Store
+
+pytestmark = pytest.mark.skipif(not processes.can_fork(), reason="worker processes: Linux")
+
+SHOPS = 8
+
+
+@pytest.fixture
+def shops(tmp_path, make_emulator, monkeypatch):
+    emulators, connections = shops_with_orders(make_emulator, SHOPS)
+    for n, shop in enumerate(emulators):
+        monkeypatch.setenv(f"SHOP{n}_KEY", shop.api_key)
+    config = load_config(write_config(tmp_path, connections=connections))
+    selected = config.select(())
+    config.resolve_keys(selected)
+    return emulators, selected, config.store_location
+
+
+def pids_of(folder: Path) -> list[int]:
+    return [int(line) for line in (folder / "pids").read_text().split()]
+
+
+def recording(folder: Path, die_for: str | None = None):
+    """The default client factory, noting which process asked (and killing it for
+    ``die_for``, as the OOM killer would, before its first request)."""
+
+    def factory(connection, **options):
+        with open(folder / "pids", "a", encoding="utf-8") as pids:
+            pids.write(f"{os.getpid()}\n")
+        if connection.name == die_for:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return runner.make_client(connection, **options)
+
+    return factory
+
+
+def imported(location) -> dict[str, int]:
+    with Store.open(location) as store:
+        rows = store.conn.execute(
+            "SELECT connection, count(*) FROM orders GROUP BY connection"
+        ).fetchall()
+        runs = store.conn.execute(
+            "SELECT count(*) FROM run_log WHERE job = 'import-orders' AND outcome = 'ok'"
+            " GROUP BY connection"
+        ).fetchall()
+    assert all(count == 1 for (count,) in runs)  # each import done once
+    return {connection: count for connection, count in rows}
+
+
+def test_a_run_shares_its_connections_among_worker_processes(shops, tmp_path):
+    _, connections, location = shops
+
+    outcomes = runner.run_due(
+        connections,
+        location,
+        force=True,
+        workers=4,
+        processes=2,
+        client_factory=recording(tmp_path),
+    )
+
+    assert [o.connection for o in outcomes] == [c.name for c in connections]  # in order
+    assert all(
+        o.ok and [r.job for r in o.results] == ["import-orders", "push-despatch"] for o in outcomes
+    )
+    assert [r.counts.get("imported") for o in outcomes for r in o.results[:1]] == [2] * SHOPS
+    pids = pids_of(tmp_path)
+    assert len(pids) == SHOPS and os.getpid() not in pids
+    assert len(set(pids)) == 2  # two workers, each with its share
+    assert imported(location) == {c.name: 2 for c in connections}
+    with Store.open(location) as store:
+        assert store.conn.execute("SELECT count(*) FROM connection_locks").fetchone()[0] == 0
+
+
+def test_a_worker_that_dies_leaves_its_connection_failed_for_the_next_run(shops, tmp_path):
+    _, connections, location = shops
+
+    outcomes = runner.run_due(
+        connections,
+        location,
+        force=True,
+        workers=2,  # a thread each: the dying worker holds shop3 alone
+        processes=2,
+        client_factory=recording(tmp_path, die_for="shop3"),
+    )
+
+    # What the dying worker finished before is reported: it said so as each one ended.
+    failed = {o.connection: o.results[0].error for o in outcomes if not o.ok}
+    assert list(failed) == ["shop3"]
+    assert "killed by SIGKILL" in failed["shop3"] and "next run" in failed["shop3"]
+    assert "shop3" not in imported(location)
+    # The next run takes over the dead worker's lock at once and imports shop3, once.
+    again = runner.run_due(connections, location, processes=1)
+    assert all(o.ok for o in again)
+    assert [o.connection for o in again if o.due] == ["shop3"]
+    assert imported(location) == {c.name: 2 for c in connections}
+
+
+def test_workers_die_with_the_run_that_forked_them(shops):
+    emulators, connections, location = shops
+    arrived = threading.Semaphore(0)
+    release = threading.Event()
+
+    def hold(method: str, path: str) -> None:  # every worker waits in its first request
+        arrived.release()
+        release.wait(timeout=60)
+
+    for shop in emulators:
+        shop.before_request = hold
+    run = os.fork()
+    if run == 0:  # the `sqsync run` process
+        try:
+            runner.run_due(connections, location, force=True, workers=2, processes=2)
+        finally:
+            os._exit(0)
+    try:
+        for _ in range(2):
+            assert arrived.acquire(timeout=60), "a worker never reached the emulator"
+        workers = [int(pid) for pid in Path(f"/proc/{run}/task/{run}/children").read_text().split()]
+        assert len(workers) == 2
+        exits = [os.pidfd_open(pid) for pid in workers]
+        os.kill(run, signal.SIGKILL)
+        os.waitpid(run, 0)
+        for pidfd in exits:
+            readable, _, _ = select.select([pidfd], [], [], 30)
+            assert readable == [pidfd], "a worker outlived the run that forked it"
+            os.close(pidfd)
+    finally:
+        release.set()
+
+
+def test_a_run_forks_only_for_enough_connections_and_cores(monkeypatch):
+    monkeypatch.setattr(processes, "cores", lambda: 4)
+    share = runner.PROCESS_SHARE
+    assert runner._processes(2 * share - 1) == 1  # a small tick: threads keep up
+    assert runner._processes(2 * share) == 2
+    assert runner._processes(10 * share) == 4  # one per core at most
+    monkeypatch.setattr(processes, "can_fork", lambda: False)
+    assert runner._processes(10 * share) == 1
