@@ -154,3 +154,20 @@ def test_a_run_forks_only_for_enough_connections_and_cores(monkeypatch):
     assert runner._processes(10 * share) == 4  # one per core at most
     monkeypatch.setattr(processes, "can_fork", lambda: False)
     assert runner._processes(10 * share) == 1
+
+
+def test_a_run_starts_at_a_random_place_so_hosts_started_together_spread_out(shops, monkeypatch):
+    _, connections, location = shops
+    asked: list[str] = []
+
+    def factory(connection, **options):
+        asked.append(connection.name)
+        return runner.make_client(connection, **options)
+
+    monkeypatch.setattr(runner.random, "randrange", lambda n: 5)
+    outcomes = runner.run_due(
+        connections, location, force=True, workers=1, processes=1, client_factory=factory
+    )
+
+    assert asked == [f"shop{n}" for n in (5, 6, 7, 0, 1, 2, 3, 4)]  # round from shop5
+    assert [o.connection for o in outcomes] == [c.name for c in connections]  # as listed

@@ -164,7 +164,9 @@ def test_no_clock_frees_a_live_sessions_lock_and_a_lost_session_frees_it_at_once
         )
     # Host A's network is cut: the server ends its session (here: terminated by hand).
     [(backend,)] = first.conn.execute("SELECT pg_backend_pid()").fetchall()
-    second.conn.execute("SELECT pg_terminate_backend(?)", (backend,))
+    # With a timeout it waits for the backend to be gone, its locks with it (without, the
+    # signal is only sent, and the next acquire could still find the lock held).
+    second.conn.execute("SELECT pg_terminate_backend(?, 10000)", (backend,))
     acquire(
         second,
         "acme",
@@ -250,7 +252,7 @@ def test_the_database_going_away_mid_run_is_one_line_and_the_next_run_resumes(
         if requests["n"] == 3:
             with psycopg.connect(store_backend, autocommit=True) as admin:
                 admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
                     " WHERE application_name = 'sqsync' AND datname = current_database()"
                 )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -509,6 +510,11 @@ def run_due(
                 return ConnectionRun(connection.name, results=[failed], broken=True)
 
         count = max(1, min(workers, len(busy)))
+        # Work from a random place in the list, round to it: hosts started by cron at the
+        # same moment then each begin in a part of their own, instead of all queueing for
+        # the first connections' locks and skipping them one after another.
+        start = random.randrange(len(busy))
+        busy = busy[start:] + busy[:start]
         if processes is None:
             processes = _processes(len(busy))
         processes = max(1, min(processes, count))

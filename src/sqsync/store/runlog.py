@@ -119,21 +119,28 @@ def last_runs(store: Store | sqlite3.Connection) -> list[dict[str, Any]]:
 def last_attempts(store: Store | sqlite3.Connection, connection: str) -> dict[str, LastRun]:
     """The latest attempted run of each job of ``connection`` (skipped runs ignored).
 
-    One indexed lookup per job: walking back from the job's latest row, a skipped run is
-    passed over and the first attempt is the answer.
+    One indexed lookup per job, all in one statement (a round trip each was most of a
+    PostgreSQL ``run``'s scheduling): walking back from the job's latest row, a skipped
+    run is passed over and the first attempt is the answer.
     """
-    marks = ", ".join("?" for _ in ATTEMPTED)
-    sql = (
-        "SELECT started_at, outcome FROM run_log"
-        f" WHERE connection = ? AND job = ? AND outcome IN ({marks}) ORDER BY id DESC LIMIT 1"
-    )
     db = connection_of(store)
     found = {}
-    for job in JOB_NAMES:
-        row = db.execute(sql, (connection, job, *sorted(ATTEMPTED))).fetchone()
-        if row is not None:
-            found[job] = LastRun(parse_time(row["started_at"]), row["outcome"])
+    for row in db.execute(_LAST_ATTEMPTS, (connection,) * len(JOB_NAMES)):
+        found[row["job"]] = LastRun(parse_time(row["started_at"]), row["outcome"])
     return found
+
+
+def _last_attempts_sql() -> str:
+    attempted = ", ".join(f"'{outcome}'" for outcome in sorted(ATTEMPTED))
+    return " UNION ALL ".join(
+        f"SELECT '{job}' AS job, started_at, outcome FROM (SELECT started_at, outcome"
+        f" FROM run_log WHERE connection = ? AND job = '{job}' AND outcome IN ({attempted})"
+        f" ORDER BY id DESC LIMIT 1) AS latest_{n}"
+        for n, job in enumerate(JOB_NAMES)
+    )
+
+
+_LAST_ATTEMPTS = _last_attempts_sql()
 
 
 def prune(store: Store, *, before: datetime, batch: int = 2_000, max_batches: int = 10) -> int:
