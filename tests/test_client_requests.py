@@ -30,6 +30,25 @@ def test_every_request_carries_auth_user_agent_and_accept() -> None:
         assert request.headers["Accept"] == "application/json"
 
 
+def test_a_compressed_answer_is_asked_for_and_read() -> None:
+    # Requests go to the transport whole, with no httpx.Client to add its defaults: the
+    # client asks for gzip itself (order pages are large) and decodes what comes back.
+    import gzip
+    import json
+
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Accept-Encoding", ""))
+        body = gzip.compress(json.dumps(order_json(id="zipped")).encode())
+        headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        return httpx.Response(200, content=body, headers=headers)
+
+    with FakeApi(handler).client() as client:
+        assert client.get_order("zipped").id == "zipped"
+    assert "gzip" in seen[0]
+
+
 def test_content_type_json_only_on_requests_with_a_body() -> None:
     get, post = get_then_post().requests
     assert "Content-Type" not in get.headers

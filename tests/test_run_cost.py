@@ -175,7 +175,7 @@ def test_clients_share_one_pool_that_closing_a_client_leaves_open(monkeypatch):
         one = Client("key", base_url="https://api.example.test")
         two = Client("key2", base_url="https://api.example.test")
         shared = client_module.shared_transport()
-        assert shared is not None and one._http._transport is two._http._transport is shared
+        assert shared is not None and one._transport is two._transport is shared
         monkeypatch.setattr(shared._inner, "close", lambda: closes.append("closed"))
         one.close()
         two.close()

@@ -606,10 +606,12 @@ def _in_processes(
     them (:mod:`sqsync.jobs.processes`). What a worker that died had not reported is a
     failed result of its connection, for the next run to finish."""
     from sqsync.jobs.processes import share_out
+    from sqsync.squarespace.client import prepare_workers
     from sqsync.store import Store
 
     for job in JOB_NAMES:  # imported once here, not once in every worker
         job_function(job)
+    prepare_workers()
     store.close()  # a store connection must not cross a fork (see sqsync.jobs.processes)
     each = -(-threads // processes)
 
