@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -93,11 +94,40 @@ def test_a_quiet_run_opens_a_store_per_worker_and_commits_little(shops, monkeypa
 
     assert all(o.ok for o in outcomes)
     commits = sum(1 for s in statements if s.strip().upper() == "COMMIT")
-    # per connection: the lock with the first run row, import's window end, between the
-    # jobs, the release (import's start only reads); and the run's prune
-    assert commits <= 1 + 4 * SHOPS
+    # per connection: the lock with the first run row, between the jobs (import's quiet
+    # window end goes with its run-log row), the release (import's start only reads);
+    # and the run's prune
+    assert commits <= 1 + 3 * SHOPS
+    # its pacing, then import's whole start in one read, and the window end under the lock
+    state_reads = [s for s in statements if "FROM sync_state" in s]
+    assert len(state_reads) <= 3 * SHOPS
     opens = sum(1 for s in statements if s.startswith("PRAGMA journal_mode = WAL"))
     assert opens == 1 + 2  # the run's own store, then one per worker, not per connection
+
+
+def test_a_quiet_windows_end_is_saved_with_the_jobs_run_log_row(shops, monkeypatch):
+    # The write left for the next transaction (Store.carry) is made, by run and by the
+    # one-job command alike: the next tick reads from the new end, not the old one.
+    connections, location, state = shops
+    key = "import_orders.window_end"
+
+    def end() -> str:
+        sql = f"SELECT value FROM sync_state WHERE connection = 'shop0' AND key = '{key}'"
+        return _rows(location, sql)[0][0]
+
+    before = end()
+    later = runner.utcnow() + timedelta(minutes=5)  # here and at Squarespace
+    monkeypatch.setattr(runner, "utcnow", lambda: later)
+    state.now = lambda: later
+    [outcome] = runner.run_due(connections[:1], location, force=True)
+    assert outcome.ok and end() > before
+
+    moved = end()
+    later += timedelta(minutes=5)
+    with Store.open(location) as store:
+        result = runner.run_locked("import-orders", connections[0], store)
+    assert result.ok and end() > moved
+    assert _rows(location, "SELECT count(*) FROM run_log WHERE outcome = 'running'") == [(0,)]
 
 
 def test_a_lock_lost_between_jobs_keeps_the_first_and_starts_no_second(shops, monkeypatch):

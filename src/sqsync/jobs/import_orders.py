@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -82,7 +82,7 @@ from sqsync.squarespace.models import OrderPage
 from sqsync.store import catalog, order_writes
 from sqsync.store.database import parse_time, utc_text
 from sqsync.store.order_writes import OrderOwner, StoredOrder
-from sqsync.store.sync_state import delete_state, get_state, set_state
+from sqsync.store.sync_state import delete_state, get_state, get_states, set_state
 
 if TYPE_CHECKING:
     import sqlite3
@@ -98,6 +98,8 @@ WINDOW_END_KEY = "import_orders.window_end"
 SETTINGS_KEY = "import_orders.settings"
 FIRST_START_KEY = "import_orders.first_started"
 CLOCK_OFFSET_KEY = "import_orders.clock_offset"
+_WINDOW_KEYS = (FIRST_START_KEY, WINDOW_END_KEY)
+_START_KEYS = (CLOCK_OFFSET_KEY, SETTINGS_KEY, *_WINDOW_KEYS)
 OVERLAP = timedelta(minutes=10)
 # A long outage is read as consecutive windows, each committed: a day at first, twice as
 # long after a window of at most one page (a quiet shop, an old back-fill), at most a year,
@@ -255,16 +257,19 @@ def import_orders(
     progress: Sink = no_progress,
 ) -> JobResult:
     """Import (and update) one connection's orders; see the module docstring for the rules."""
-    saved_offset = get_state(store, connection.name, CLOCK_OFFSET_KEY)
+    # Everything the start needs of the connection's state, in one read.
+    saved = get_states(store, connection.name, _START_KEYS)
+    saved_offset = saved.get(CLOCK_OFFSET_KEY)
     # ``until``: the windows read up to at least this Squarespace time (see ServerClock).
     server = ServerClock(clock, timedelta(seconds=float(saved_offset or 0)), floor=until)
     run = _Run(store, connection, dry_run=dry_run, now=server.now())
-    if not run.start_without_writing(store):
+    if not run.start_without_writing(store, saved.get(SETTINGS_KEY)):
         with _unit_of_work(store, dry_run) as conn:
             owner = run.owner(conn)
             run.known_skus = catalog.known_skus(conn, owner.client_id)
             run.reevaluate(conn)
     reader = _Reader(client, store, connection, run, server, guard, progress)
+    reader.saved = {key: saved[key] for key in _WINDOW_KEYS if key in saved}
     try:
         reader.reread_unreadable()
         for _ in range(3):
@@ -301,6 +306,8 @@ class _Reader:
     read: int = 0
     pages: int = 0
     checked: bool = False  # Squarespace's clock has been seen this run
+    # The window keys as last read, until this run changes them (None: read them again).
+    saved: dict[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -348,8 +355,10 @@ class _Reader:
             after = end - OVERLAP
 
     def _state(self) -> tuple[datetime | None, datetime | None]:
-        first = get_state(self.store, self.name, FIRST_START_KEY)
-        end = get_state(self.store, self.name, WINDOW_END_KEY)
+        if self.saved is None:
+            self.saved = get_states(self.store, self.name, _WINDOW_KEYS)
+        first = self.saved.get(FIRST_START_KEY)
+        end = self.saved.get(WINDOW_END_KEY)
         return (parse_time(first) if first else None, parse_time(end) if end else None)
 
     def _read(self, window: Window, *, save: datetime | None) -> datetime | None:
@@ -396,13 +405,15 @@ class _Reader:
         if end is not None and not self.run.dry_run:
             # Its fsync makes the pages' commits durable. A window that wrote nothing (a
             # quiet connection's) has none to make durable, and losing its end only means
-            # reading the same empty window again: no fsync for it.
-            quiet = written == 0 and not self.run.pending_state
-            with (
-                self.store.deferred_sync() if quiet else nullcontext(),
-                # This connection's window state alone: no other writer's business.
-                self.store.transaction(connection_only=True) as conn,
-            ):
+            # reading the same empty window again: no fsync, and under ``run`` no commit
+            # of its own either (it goes with the job's run-log row).
+            if written == 0 and not self.run.pending_state:
+                name, ended = self.name, end
+                with self.store.deferred_sync():
+                    self.store.carry(lambda conn: _save_window_end(conn, name, ended))
+                return end
+            # This connection's window state alone: no other writer's business.
+            with self.store.transaction(connection_only=True) as conn:
                 _save_window_end(conn, self.name, end)
                 self.run.save_pending(conn)
         return end
@@ -433,6 +444,7 @@ class _Reader:
         future = [t for t in (first_start, saved_end) if t is not None and t > now + CLOCK_SLACK]
         if not future or self.run.dry_run:
             return
+        self.saved = None  # replaced below: the plan made again reads them again
         with self.store.transaction() as conn:
             latest = order_writes.latest_modified_on(conn, self.name)
             if saved_end is not None and saved_end > now + CLOCK_SLACK:
@@ -567,17 +579,18 @@ class _Run:
 
     # ------------------------------------------------------------------ local pass
 
-    def start_without_writing(self, db: Store) -> bool:
+    def start_without_writing(self, db: Store, settings: str | None) -> bool:
         """Whether the run's start has nothing to write, found by reading alone: the ids
-        exist, the settings are those of the last run and no order is HOLDING, as on
-        nearly every cron tick. Then the ids and known SKUs are set and no write lock is
-        taken (one per connection per tick, on a store several hosts share); otherwise
-        :meth:`reevaluate` does the work in a transaction, reading it all again there."""
+        exist, the settings are those of the last run (``settings``: the fingerprint it
+        saved) and no order is HOLDING, as on nearly every cron tick. Then the ids and
+        known SKUs are set and no write lock is taken (one per connection per tick, on a
+        store several hosts share); otherwise :meth:`reevaluate` does the work in a
+        transaction, reading it all again there."""
         c = self.connection
         ids = catalog.existing_ids(db, c.client, c.warehouse, c.channel)
         if ids is None or self.dry_run:
             return False
-        if get_state(db, c.name, SETTINGS_KEY) != self.settings.fingerprint():
+        if settings != self.settings.fingerprint():  # as saved, read with the others
             return False
         if order_writes.has_orders_in(db, c.name, ("HOLDING",)):
             return False

@@ -110,10 +110,13 @@ def run_job(
     if not dry_run:
         with store.deferred_sync():
             run_id = runlog.start_run(store, connection.name, job, clock())
-    result = _perform(fn, job, connection, store, client, client_factory, dry_run, clock, options)
+    with store.carrying() as carried:
+        result = _perform(
+            fn, job, connection, store, client, client_factory, dry_run, clock, options
+        )
     if run_id is not None:
-        with store.deferred_sync():
-            _finish(store, run_id, result, clock)
+        with store.deferred_sync(), store.transaction(connection_only=True) as conn:
+            _finish(conn, run_id, result, clock, carried)
     return result
 
 
@@ -168,9 +171,15 @@ def _finish(
     run_id: int,
     result: JobResult,
     clock: Callable[[], datetime],
+    carried: Sequence[Callable[[sqlite3.Connection], None]] = (),
 ) -> None:
+    """Record the job's end, with the writes it left for this transaction
+    (:meth:`Store.carry`)."""
     from sqsync.store import runlog
+    from sqsync.store.database import connection_of
 
+    for write in carried:
+        write(connection_of(db))
     runlog.finish_run(
         db,
         run_id,
@@ -382,23 +391,24 @@ def _run_jobs(
     results: list[JobResult] = []
     try:
         for index, job in enumerate(jobs):
-            result = _perform(
-                job_function(job),
-                job,
-                connection,
-                store,
-                client,
-                client_factory,
-                False,
-                clock,
-                {"guard": lease.check, "progress": progress},
-            )
+            with store.carrying() as carried:
+                result = _perform(
+                    job_function(job),
+                    job,
+                    connection,
+                    store,
+                    client,
+                    client_factory,
+                    False,
+                    clock,
+                    {"guard": lease.check, "progress": progress},
+                )
             results.append(result)
             if index + 1 == len(jobs):
                 break
             lost: LockLost | None = None
             with store.deferred_sync(), store.transaction(connection_only=True) as conn:
-                _finish(conn, run_id, result, clock)
+                _finish(conn, run_id, result, clock, carried)
                 lease.renew(conn)
                 try:
                     lease.check()
@@ -418,7 +428,7 @@ def _run_jobs(
     last = results[-1]
 
     def last_writes(conn: sqlite3.Connection) -> None:
-        _finish(conn, run_id, last, clock)
+        _finish(conn, run_id, last, clock, carried)
         if ages:
             pacing.save_recent(conn, connection.name, ages, clock())
 

@@ -24,7 +24,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -198,6 +198,7 @@ class Store:
         self._deferred = 0  # inside deferred_sync (nested: a count)
         self._wal: bool | None = None  # the journal mode is WAL: read once, when needed
         self._sync_mode = "FULL"  # what _open_writable set
+        self._carried: list[Callable[[sqlite3.Connection], None]] | None = None
 
     @classmethod
     def open(cls, path: Path | str, *, readonly: bool = False) -> Store:
@@ -440,6 +441,29 @@ class Store:
             yield
         finally:
             self._deferred -= 1
+
+    def carry(self, write: Callable[[sqlite3.Connection], None]) -> None:
+        """``write(conn)`` with the next transaction of whoever holds :meth:`carrying`
+        open (``run``, which writes the job's run-log row next), or now, in a transaction
+        of its own. Only for this connection's own rows, and for writes whose loss costs
+        nothing but doing the work again (a quiet window's end): a kill before that next
+        transaction commits loses it."""
+        if self._carried is None:
+            with self.transaction(connection_only=True) as conn:
+                write(conn)
+        else:
+            self._carried.append(write)
+
+    @contextmanager
+    def carrying(self) -> Iterator[list[Callable[[sqlite3.Connection], None]]]:
+        """The writes :meth:`carry` is handed inside, for the caller to make in the
+        transaction it commits next: a quiet job's last write then costs no commit (and
+        no write lock) of its own."""
+        outer, self._carried = self._carried, []
+        try:
+            yield self._carried
+        finally:
+            self._carried = outer
 
     def _synchronous(self) -> None:
         """Set ``synchronous`` for the transaction about to begin: NORMAL inside

@@ -8,6 +8,7 @@ Write it inside the same transaction as the work it describes, so the two never 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 
 from sqsync.store.database import Store, connection_of, now_text
 
@@ -21,6 +22,19 @@ def get_state(
         .fetchone()
     )
     return row[0] if row else default
+
+
+def get_states(
+    db: Store | sqlite3.Connection, connection: str, keys: Collection[str]
+) -> dict[str, str]:
+    """The values of ``keys`` that ``connection`` has, in one query (a key it lacks is
+    missing from the result)."""
+    marks = ", ".join("?" * len(keys))
+    rows = connection_of(db).execute(
+        f"SELECT key, value FROM sync_state WHERE connection = ? AND key IN ({marks})",
+        (connection, *keys),
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 def set_state(db: Store | sqlite3.Connection, connection: str, key: str, value: str | None) -> None:
