@@ -19,7 +19,7 @@ from sqsync.jobs import runner
 from sqsync.prefetch import prefetched
 from sqsync.squarespace import Client
 from sqsync.squarespace import client as client_module
-from sqsync.store import Store, locks
+from sqsync.store import Store, catalog, locks
 
 SHOPS = 3
 
@@ -101,6 +101,7 @@ def test_a_quiet_run_opens_a_store_per_worker_and_commits_little(shops, monkeypa
     # its pacing, then import's whole start in one read, and the window end under the lock
     state_reads = [s for s in statements if "FROM sync_state" in s]
     assert len(state_reads) <= 3 * SHOPS
+    assert not [s for s in statements if "FROM products" in s]  # no order, no SKU read
     opens = sum(1 for s in statements if s.startswith("PRAGMA journal_mode = WAL"))
     assert opens == 1 + 2  # the run's own store, then one per worker, not per connection
 
@@ -128,6 +129,23 @@ def test_a_quiet_windows_end_is_saved_with_the_jobs_run_log_row(shops, monkeypat
         result = runner.run_locked("import-orders", connections[0], store)
     assert result.ok and end() > moved
     assert _rows(location, "SELECT count(*) FROM run_log WHERE outcome = 'running'") == [(0,)]
+
+
+def test_an_order_after_a_quiet_start_is_mapped_against_the_catalogue(shops):
+    # The start read nothing of the catalogue (above); the first page with an order does.
+    connections, location, state = shops
+    with Store.open(location) as store, store.transaction() as conn:
+        client_id = catalog.ensure_ids(conn, "COST", "MAIN", "Squarespace")[0]
+        catalog.ensure_product(conn, client_id, "KNOWN-1")
+    state.place_order("KNOWN-1")
+    state.place_order("NOT-STOCKED")
+
+    [outcome] = runner.run_due(connections[:1], location, force=True)
+
+    assert outcome.ok
+    rows = _rows(location, "SELECT status, problems FROM orders ORDER BY id")
+    assert [status for status, _ in rows] == ["NEW", "HOLDING"]
+    assert "unknown_sku:NOT-STOCKED" in rows[1][1] and "KNOWN-1" not in rows[0][1]
 
 
 def test_a_lock_lost_between_jobs_keeps_the_first_and_starts_no_second(shops, monkeypatch):

@@ -544,7 +544,6 @@ class _Run:
     connection: Connection
     dry_run: bool
     now: datetime
-    known_skus: set[str] = field(default_factory=set)
     # State to save with the run's first commit (never alone, so a run refused at its
     # first request leaves the store as it was).
     pending_state: dict[str, str] = field(default_factory=dict)
@@ -557,6 +556,7 @@ class _Run:
     hold_warnings: int = 0
     _owner: OrderOwner | None = field(default=None, init=False)
     _mapped: _Mapped | None = field(default=None, init=False)
+    _known_skus: set[str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.result = JobResult(self.connection.name, JOB, dry_run=self.dry_run)
@@ -565,6 +565,20 @@ class _Run:
         self.result.details["skipped_by_reason"] = self.skipped
         self.settings = MappingSettings.from_connection(self.connection)
         self.stamp = utc_text(self.now)
+
+    @property
+    def known_skus(self) -> set[str]:
+        """The client's SKUs, read when first needed: a quiet tick maps no order and
+        reads none (a client's catalogue may hold thousands)."""
+        if self._known_skus is None:
+            # Set by the start (start_without_writing, or the start's transaction).
+            assert self._owner is not None, "the run's owner is looked up first"
+            self._known_skus = catalog.known_skus(self.store, self._owner.client_id)
+        return self._known_skus
+
+    @known_skus.setter
+    def known_skus(self, skus: set[str]) -> None:
+        self._known_skus = skus
 
     def owner(self, conn: sqlite3.Connection) -> OrderOwner:
         """The connection's client/warehouse/channel ids, created on first use. Looked up
@@ -582,10 +596,10 @@ class _Run:
     def start_without_writing(self, db: Store, settings: str | None) -> bool:
         """Whether the run's start has nothing to write, found by reading alone: the ids
         exist, the settings are those of the last run (``settings``: the fingerprint it
-        saved) and no order is HOLDING, as on nearly every cron tick. Then the ids and
-        known SKUs are set and no write lock is taken (one per connection per tick, on a
-        store several hosts share); otherwise :meth:`reevaluate` does the work in a
-        transaction, reading it all again there."""
+        saved) and no order is HOLDING, as on nearly every cron tick. Then the ids are
+        set (the known SKUs are read if a page has orders) and no write lock is taken
+        (one per connection per tick, on a store several hosts share); otherwise
+        :meth:`reevaluate` does the work in a transaction, reading it all again there."""
         c = self.connection
         ids = catalog.existing_ids(db, c.client, c.warehouse, c.channel)
         if ids is None or self.dry_run:
@@ -595,7 +609,6 @@ class _Run:
         if order_writes.has_orders_in(db, c.name, ("HOLDING",)):
             return False
         self._owner = OrderOwner(c.name, *ids)
-        self.known_skus = catalog.known_skus(db, ids[0])
         return True
 
     def reevaluate(self, conn: sqlite3.Connection) -> None:
