@@ -145,6 +145,38 @@ def test_later_imports_overlap_ten_minutes_and_drop_the_status_filter(setup, emu
     assert get_state(store, connection.name, WINDOW_END_KEY) == stamp(second)
 
 
+def test_an_answer_slower_than_a_second_is_not_a_reason_to_read_again(setup, emulator, shop_clock):
+    # Both clocks move on while the request is out (a loaded host, a slow Squarespace):
+    # the window read up to when it was asked for, and what changed since is the next
+    # run's, read from this end with the overlap. Chasing the answer's own delay made a
+    # second request on a busy host, every tick.
+    connection, store = setup()
+    run(connection, store, emulator, lambda: NOW)
+    asked = NOW + timedelta(minutes=15)
+    clock = ShopClock(asked)
+    shop_clock.now = asked + timedelta(seconds=1)  # the Date of the answer: a second on
+
+    class Slow(Recording):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = super().handle_request(request)
+            clock.now += timedelta(seconds=3)  # here, three seconds went by meanwhile
+            return response
+
+    transport = Slow()
+    client = Client(emulator.api_key, base_url=emulator.url, transport=transport, max_attempts=1)
+    with client:
+        result = run_job("import-orders", connection, store, client=client, clock=clock)
+    assert result.ok, result.error
+    assert transport.params == [
+        {
+            "modifiedAfter": stamp(NOW - timedelta(minutes=10)),
+            "modifiedBefore": stamp(asked),
+            "paymentStates": ALL_STATES,
+        }
+    ]
+    assert get_state(store, connection.name, WINDOW_END_KEY) == stamp(asked)
+
+
 def test_since_back_fills_without_status_filter_and_keeps_the_later_window_end(
     setup, emulator, shop_clock
 ):

@@ -342,14 +342,20 @@ class _Reader:
             after = min(since, after)  # a back-fill reads more, never less
         span = WINDOW_CAP
         for _ in range(MAX_WINDOWS):
-            window = plan_window(after, now=self.server.now(), import_from=import_from, span=span)
+            planned, offset = self.server.now(), self.server.offset
+            window = plan_window(after, now=planned, import_from=import_from, span=span)
             if window is None or window.modified_before is None:
                 log.info("%s: import_from is in the future; nothing to import yet", self.name)
                 return
             pages_before = self.pages
             end = self._read(window, save=window.modified_before)
             span = min(span * 2, MAX_SPAN) if self.pages - pages_before <= 1 else WINDOW_CAP
-            caught_up = window.modified_before >= self.server.now() - timedelta(seconds=1)
+            # Caught up when the window reached the time it was planned at: what changed
+            # while the answer was on its way is the next run's (from this end, with the
+            # overlap), or a busy host would read a second window whenever an answer took
+            # over a second. Unless the clock was corrected meanwhile: then "now" was not.
+            reached = planned if self.server.offset == offset else self.server.now()
+            caught_up = window.modified_before >= reached - timedelta(seconds=1)
             if end is None or caught_up or end < window.modified_before:
                 return
             after = end - OVERLAP
