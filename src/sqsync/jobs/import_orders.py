@@ -268,8 +268,7 @@ def import_orders(
             owner = run.owner(conn)
             run.known_skus = catalog.known_skus(conn, owner.client_id)
             run.reevaluate(conn)
-    reader = _Reader(client, store, connection, run, server, guard, progress)
-    reader.saved = {key: saved[key] for key in _WINDOW_KEYS if key in saved}
+    reader = _Reader(client, store, connection, run, server, guard, progress, saved=saved)
     try:
         reader.reread_unreadable()
         for _ in range(3):
@@ -306,7 +305,8 @@ class _Reader:
     read: int = 0
     pages: int = 0
     checked: bool = False  # Squarespace's clock has been seen this run
-    # The window keys as last read, until this run changes them (None: read them again).
+    # The state as read at the start (the window keys are used), until this run changes
+    # the window (None: read them again).
     saved: dict[str, str] | None = None
 
     @property
