@@ -130,7 +130,11 @@ def test_the_lock_is_the_databases_own_and_dies_with_its_session(store_backend):
     with pytest.raises(ConnectionLocked):
         acquire(second, "acme", command="sqsync run", host="host-b", pid=2)
     assert is_held(second, holder(second, "acme"), lease.clock())
+    [(backend,)] = first.conn.execute("SELECT pg_backend_pid()").fetchall()
     first.close()  # the host died: its session, and so its lock, are gone at once
+    # "At once" is when its backend has exited, a moment after the client hung up: wait
+    # for that (pg_terminate_backend with a timeout waits; false if it is already gone).
+    second.conn.execute("SELECT pg_terminate_backend(?, 10000)", (backend,))
     again = acquire(second, "acme", command="sqsync run", host="host-b", pid=2)
     assert holder(second, "acme").host == "host-b"
     again.release()
