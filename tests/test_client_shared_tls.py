@@ -1,5 +1,6 @@
 """Every client of a process shares one verifying TLS context (issue 15): building one
-loads the CA bundle, and a run over hundreds of connections paid that per client."""
+loads the CA bundle, and a run over hundreds of connections paid that per client. A run
+whose connections are all plain http (the emulator) never builds it."""
 
 from __future__ import annotations
 
@@ -38,3 +39,39 @@ def test_a_transport_passed_in_needs_no_tls_context(monkeypatch):
     transport = httpx.MockTransport(lambda request: httpx.Response(204))
     Client("key", base_url="https://api.example.test", transport=transport).close()
     assert client_module._ssl_context is None
+
+
+def _counting_contexts(monkeypatch) -> list[ssl.SSLContext]:
+    built: list[ssl.SSLContext] = []
+    real = httpx.create_ssl_context
+
+    def counting(*args, **kwargs):
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(client_module, "_ssl_context", None)
+    monkeypatch.setattr(httpx, "create_ssl_context", counting)
+    monkeypatch.setattr(client_module, "_proxied", False)
+    return built
+
+
+def test_a_runs_pool_sends_plain_http_without_loading_the_ca_bundle(monkeypatch, emulator):
+    built = _counting_contexts(monkeypatch)
+    with client_module.shared_pool():
+        client = Client(emulator.api_key, base_url=emulator.url)
+        assert client.get_website().id
+        client.close()
+    assert built == [] and client_module._ssl_context is None
+
+
+def test_a_runs_pool_verifies_https_with_the_shared_context(monkeypatch):
+    built = _counting_contexts(monkeypatch)
+    with client_module.shared_pool():
+        shared = client_module.shared_transport()
+        assert shared is not None
+        tls = shared._pool("https")._pool._ssl_context
+        plain = shared._pool("http")._pool._ssl_context
+    assert built == [tls]  # https: the verifying context, built once
+    # plain http needs no certificate; its context trusts none, should one be asked for
+    assert plain is not tls and plain.verify_mode == ssl.CERT_REQUIRED and plain.check_hostname
+    assert plain.cert_store_stats()["x509_ca"] == 0

@@ -225,7 +225,7 @@ def test_clients_share_one_pool_that_closing_a_client_leaves_open(monkeypatch):
         two = Client("key2", base_url="https://api.example.test")
         shared = client_module.shared_transport()
         assert shared is not None and one._transport is two._transport is shared
-        monkeypatch.setattr(shared._inner, "close", lambda: closes.append("closed"))
+        monkeypatch.setattr(shared, "close_pool", lambda: closes.append("closed"))
         one.close()
         two.close()
         assert closes == []  # the pool stays open for the run's other clients

@@ -621,7 +621,7 @@ def _in_processes(
 
     for job in JOB_NAMES:  # imported once here, not once in every worker
         job_function(job)
-    prepare_workers()
+    prepare_workers(tls=any(not c.api_url.startswith("http:") for c in busy))
     store.close()  # a store connection must not cross a fork (see sqsync.jobs.processes)
     each = -(-threads // processes)
 
