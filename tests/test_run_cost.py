@@ -5,6 +5,7 @@ one-page import, one HTTP pool for the run's clients; and the merged writes keep
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import threading
@@ -280,3 +281,19 @@ def test_a_run_with_nothing_due_reads_each_connections_run_log_once(shops, monke
     assert all(not o.due for o in outcomes)
     lookups = [s for s in statements if "FROM run_log" in s and s.lstrip().startswith("SELECT")]
     assert len(lookups) <= 3 * SHOPS  # one per job of each connection, not twice that
+
+
+def test_a_runs_jobs_see_the_start_ups_objects_frozen_and_unfrozen_after(shops):
+    connections, location, _ = shops
+    assert gc.get_freeze_count() == 0
+    frozen: list[int] = []
+
+    def factory(connection, **options):
+        frozen.append(gc.get_freeze_count())
+        return runner.make_client(connection, **options)
+
+    runner.run_due(connections, location, force=True, client_factory=factory)
+
+    # every import, class and config object of the start-up, untouched by the collector
+    assert len(frozen) == SHOPS and min(frozen) > 10_000
+    assert gc.get_freeze_count() == 0  # a process that goes on collects them as before

@@ -4,6 +4,7 @@ failed and unlocked for the next run; workers die with the run that forked them.
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import signal
@@ -171,3 +172,23 @@ def test_a_run_starts_at_a_random_place_so_hosts_started_together_spread_out(sho
 
     assert asked == [f"shop{n}" for n in (5, 6, 7, 0, 1, 2, 3, 4)]  # round from shop5
     assert [o.connection for o in outcomes] == [c.name for c in connections]  # as listed
+
+
+def test_workers_run_with_the_start_ups_objects_frozen_and_the_parent_unfreezes(shops, tmp_path):
+    _, connections, location = shops
+    assert gc.get_freeze_count() == 0
+
+    def factory(connection, **options):
+        with open(tmp_path / "frozen", "a", encoding="utf-8") as noted:
+            noted.write(f"{os.getpid()} {gc.get_freeze_count()}\n")
+        return runner.make_client(connection, **options)
+
+    runner.run_due(
+        connections, location, force=True, workers=4, processes=2, client_factory=factory
+    )
+
+    noted = [line.split() for line in (tmp_path / "frozen").read_text().splitlines()]
+    assert len({pid for pid, _ in noted}) == 2 and os.getpid() not in {int(p) for p, _ in noted}
+    # every import, class and config object of the start-up, untouched by the collector
+    assert min(int(count) for _, count in noted) > 10_000
+    assert gc.get_freeze_count() == 0

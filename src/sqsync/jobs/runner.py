@@ -13,12 +13,14 @@ connection's lock held throughout (:mod:`sqsync.store.locks`).
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import random
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -542,13 +544,33 @@ def run_due(
             # This store stays open while the workers run: the last connection to close a
             # WAL database checkpoints it, which every worker's close would otherwise do.
             done: dict[str, ConnectionRun] = {}
-            _work_through(take, count, store_path, work, done.__setitem__)
+            with start_up_frozen():
+                _work_through(take, count, store_path, work, done.__setitem__)
         else:
             done = _in_processes(busy, processes, count, store, store_path, work)
         done.update(failed)
         return [done.get(c.name) or ConnectionRun(c.name) for c in connections]
     finally:
         store.close()
+
+
+@contextmanager
+def start_up_frozen() -> Iterator[None]:
+    """While the jobs run, the cyclic garbage collector leaves alone every object that
+    exists when they start: the modules, classes and config of the start-up, a few
+    hundred thousand objects that live as long as the process.
+
+    Without this each of its full collections walked all of them again: 9.6% of the
+    instructions of a ``run`` over 200 quiet connections (callgrind: 2,411 M, 2,180 M
+    frozen). Forked workers also keep those objects' pages shared with the parent instead
+    of copying each one the collector touches. Unfrozen after, so a process that goes on
+    (a test, a caller of the library) collects them as before.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _processes(busy: int) -> int:
@@ -633,7 +655,8 @@ def _in_processes(
         with Store.open(store_path):
             _work_through(take, each, store_path, work, report)
 
-    done, dead = share_out(busy, processes, in_child)
+    with start_up_frozen():
+        done, dead = share_out(busy, processes, in_child)
     if dead:
         why = "; ".join(dead)
         for connection in busy:
