@@ -5,15 +5,10 @@ Why a package rather than one ``cli.py``: each command group has its own owner a
 tests, and separate modules keep their changes apart.
 """
 
-import os
-
-# No pydantic plugins for sqsync's models: looking for them reads the entry points of every
-# installed distribution, about 20 ms of each start (a cron tool starts a lot). Set before
-# any model is built; a user who sets the variable keeps their choice.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-
-# Importing a module registers its commands on ``cli``.
-from sqsync.cli import (  # noqa: F401  (registration side effects)
+# _startup first: it sets up what the start skips, before any model is built. Importing
+# each other module registers its commands on ``cli``.
+from sqsync.cli import (  # noqa: F401  (side effects)
+    _startup,
     connections,
     despatch,
     emulator,
