@@ -192,3 +192,19 @@ def test_workers_run_with_the_start_ups_objects_frozen_and_the_parent_unfreezes(
     # every import, class and config object of the start-up, untouched by the collector
     assert min(int(count) for _, count in noted) > 10_000
     assert gc.get_freeze_count() == 0
+
+
+def test_before_forking_the_parent_imports_only_the_jobs_its_connections_do(shops, monkeypatch):
+    _, connections, location = shops
+    assert not any(c.stock_sync for c in connections)
+    parent, asked = os.getpid(), []
+    real = runner.job_function
+
+    def recording(job):
+        if os.getpid() == parent:
+            asked.append(job)
+        return real(job)
+
+    monkeypatch.setattr(runner, "job_function", recording)
+    runner.run_due(connections, location, force=True, workers=4, processes=2)
+    assert sorted(asked) == ["import-orders", "push-despatch"]  # not sync-stock's modules

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqsync.clock import CLOCK_SLACK, utcnow
 from sqsync.errors import SqsyncError
-from sqsync.jobs import JOB_NAMES, JobResult
-from sqsync.jobs.schedule import due_jobs, next_job
+from sqsync.jobs import JobResult
+from sqsync.jobs.schedule import due_jobs, jobs_for, next_job
 from sqsync.progress import Sink, no_progress
 
 if TYPE_CHECKING:
@@ -641,7 +641,9 @@ def _in_processes(
     from sqsync.squarespace.client import prepare_workers
     from sqsync.store import Store
 
-    for job in JOB_NAMES:  # imported once here, not once in every worker
+    # The jobs these connections do, imported once here, not once in every worker (a run
+    # with no stock sync does not import sync-stock's modules).
+    for job in {job for connection in busy for job in jobs_for(connection)}:
         job_function(job)
     prepare_workers(tls=any(not c.api_url.startswith("http:") for c in busy))
     store.close()  # a store connection must not cross a fork (see sqsync.jobs.processes)
