@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -77,6 +79,30 @@ def test_migration_files_are_numbered_and_named():
     names = [name for name, _ in migration_files()]
     assert names == sorted(names)
     assert all(name[:4].isdigit() and name[4] == "_" for name in names)
+
+
+def test_opening_the_store_reads_its_migrations_without_importlib_resources(tmp_path):
+    # a fresh interpreter: importlib.resources (tempfile, shutil, bz2, lzma) cost 8 ms a start
+    code = (
+        "import sys; from sqsync.store import Store; "
+        f"Store.open({str(tmp_path / 'fresh.db')!r}).close(); "
+        "print('importlib.resources' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False"]
+
+
+def test_a_zipped_package_still_finds_its_migrations(monkeypatch):
+    import importlib.resources
+
+    on_disk = database.migrations_folder()
+    real_is_dir, real_files = type(on_disk).is_dir, importlib.resources.files
+    asked: list[str] = []
+    # as in a zip: the package's folder is not a directory on the file system
+    monkeypatch.setattr(type(on_disk), "is_dir", lambda self: self != on_disk and real_is_dir(self))
+    monkeypatch.setattr(importlib.resources, "files", lambda p: asked.append(p) or real_files(p))
+    assert database.migration_files.__wrapped__() == migration_files()
+    assert asked == ["sqsync.store"]  # read through importlib.resources instead
 
 
 def test_split_statements_keeps_triggers_whole():

@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from importlib import resources
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,7 +33,7 @@ import psycopg
 from psycopg import pq
 from psycopg.adapt import Dumper
 
-from sqsync.store.database import Store, StoreError
+from sqsync.store.database import Store, StoreError, migrations_folder
 
 # One key for the whole database: 'sqsy'. Connection locks use keys of their own.
 WRITE_LOCK = 0x73717379
@@ -349,7 +348,7 @@ class PostgresStore(Store):
 @lru_cache(maxsize=1)
 def postgres_migration_files() -> dict[str, str]:
     """name -> script of every PostgreSQL migration."""
-    folder = resources.files("sqsync.store").joinpath("migrations").joinpath("postgres")
+    folder = migrations_folder("postgres")
     found = {}
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):
