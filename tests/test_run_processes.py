@@ -8,6 +8,8 @@ import gc
 import os
 import select
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from factories import shops_with_orders, write_config
 from sqsync.config import load_config
+from sqsync.emulator import Emulator, EmulatorState
 from sqsync.jobs import processes, runner
 from sqsync.store import Store
 
@@ -208,3 +211,48 @@ def test_before_forking_the_parent_imports_only_the_jobs_its_connections_do(shop
     monkeypatch.setattr(runner, "job_function", recording)
     runner.run_due(connections, location, force=True, workers=4, processes=2)
     assert sorted(asked) == ["import-orders", "push-despatch"]  # not sync-stock's modules
+
+
+CHILD_IMPORTS = """
+import os, sys
+parent = os.getpid()
+
+class Noting:
+    def find_spec(self, name, path=None, target=None):
+        if os.getpid() != parent:
+            print("worker imports", name, file=sys.stderr)
+
+sys.meta_path.insert(0, Noting())
+from sqsync.cli import main
+sys.argv = ["sqsync", "--config", sys.argv[1], "run", "--force"]
+main()
+"""
+
+
+@pytest.mark.skipif(processes.cores() < 2, reason="a run forks workers only with 2 cores")
+def test_a_forked_worker_imports_nothing_its_parent_could_have(tmp_path):
+    """Whatever a worker would import for its connections (the jobs, the store's locks and
+    pacing, ctypes, the idna codec ...) the parent imports once before it forks."""
+    state = EmulatorState()
+    env = dict(os.environ)
+    lines = ['[store]\npath = "forked.db"\n']
+    with Emulator(state, rate_limit_per_minute=0) as emulator:
+        for n in range(2 * runner.PROCESS_SHARE):
+            env[f"FORKED_KEY_{n}"] = state.add_key(f"forked-key-{n}", site=f"site-{n}")
+            lines.append(
+                f'[[connections]]\nname = "shop{n}"\nclient = "C"\nwarehouse = "W"\n'
+                f'order_prefix = "S{n}-"\napi_url = "{emulator.url}"\n'
+                f'api_key_env = "FORKED_KEY_{n}"\n'
+            )
+        config = tmp_path / "sqsync.toml"
+        config.write_text("\n".join(lines), encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD_IMPORTS, str(config)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stderr.count("import-orders: nothing to do") == 2 * runner.PROCESS_SHARE
+    assert [line for line in done.stderr.splitlines() if "worker imports" in line] == []

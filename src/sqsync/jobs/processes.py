@@ -75,6 +75,7 @@ def share_out(
     ones such a child was working on, or that nobody had taken.
     """
     parent = os.getpid()
+    prctl = _prctl()
     tasks_in, tasks_out = os.pipe()
     children: dict[int, int] = {}  # results pipe -> pid
     for _ in range(processes):
@@ -95,7 +96,7 @@ def share_out(
             os.close(results_in)
             for earlier in children:
                 os.close(earlier)
-            _child(parent, items, tasks_in, results_out, work)
+            _child(parent, prctl, items, tasks_in, results_out, work)
         os.close(results_out)
         children[results_in] = pid
     os.close(tasks_in)
@@ -152,6 +153,7 @@ def _read_reports(pipes: list[int], done: dict[str, R]) -> dict[int, bool]:
 
 def _child(
     parent: int,
+    prctl: Callable[..., int],
     items: Sequence[T],
     tasks: int,
     results: int,
@@ -168,7 +170,7 @@ def _child(
             _write_all(results, _LENGTH.pack(len(data)) + data)
 
     try:
-        _die_with(parent)
+        _die_with(parent, prctl)
 
         def take() -> T | None:
             task = os.read(tasks, _TASK.size)
@@ -194,11 +196,17 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _die_with(parent: int) -> None:
-    """Be killed when the parent dies, however it dies (Linux's PR_SET_PDEATHSIG)."""
+def _prctl() -> Callable[..., int]:
+    """libc's ``prctl``, looked up in the parent before it forks: importing ctypes cost
+    each child 4-11 ms of its start."""
     import ctypes
 
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with(parent: int, prctl: Callable[..., int]) -> None:
+    """Be killed when the parent dies, however it dies (Linux's PR_SET_PDEATHSIG)."""
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before the request took effect
         os._exit(1)
 

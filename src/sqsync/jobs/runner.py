@@ -645,6 +645,8 @@ def _in_processes(
     # with no stock sync does not import sync-stock's modules).
     for job in {job for connection in busy for job in jobs_for(connection)}:
         job_function(job)
+    from sqsync.store import locks, pacing  # noqa: F401  (every connection's, inherited too)
+
     prepare_workers(tls=any(not c.api_url.startswith("http:") for c in busy))
     store.close()  # a store connection must not cross a fork (see sqsync.jobs.processes)
     each = -(-threads // processes)

@@ -661,11 +661,15 @@ def shared_ssl_context() -> ssl.SSLContext:
 
 def prepare_workers(*, tls: bool = True) -> None:
     """Build now what every client of this process will share, before it forks workers:
-    httpcore (httpx imports it with its first transport) and, when a connection is over
+    httpcore (httpx imports it with its first transport), the idna codec (the socket
+    module's, for a host name's first connection: 5-6 ms) and, when a connection is over
     ``tls`` (https), the TLS context (the CA bundle's parsing). Each forked child then
     inherits them instead of paying for them itself, about 40 ms of CPU a child."""
+    import codecs
+
     import httpcore  # noqa: F401  (imported for the children to inherit)
 
+    codecs.lookup("idna")
     if tls:
         shared_ssl_context()
 
