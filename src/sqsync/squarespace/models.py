@@ -89,12 +89,15 @@ UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class ApiModel(BaseModel):
-    """Base for API shapes: camelCase aliases, unknown fields ignored."""
+    """Base for API shapes: camelCase aliases, unknown fields ignored. Each model's
+    validator is built when first used, not on import: a quiet ``run`` uses none of them
+    (see the client's ``_empty_page``)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,  # works on every pydantic 2.x (validate_by_name is 2.11+)
         extra="ignore",
+        defer_build=True,
     )
 
 
