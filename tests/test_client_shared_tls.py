@@ -12,7 +12,7 @@ from sqsync.squarespace import client as client_module
 from sqsync.squarespace.client import Client
 
 
-def test_clients_share_one_tls_context_built_once(monkeypatch):
+def _counting_contexts(monkeypatch) -> list[ssl.SSLContext]:
     built: list[ssl.SSLContext] = []
     real = httpx.create_ssl_context
 
@@ -22,7 +22,12 @@ def test_clients_share_one_tls_context_built_once(monkeypatch):
 
     monkeypatch.setattr(client_module, "_ssl_context", None)
     monkeypatch.setattr(httpx, "create_ssl_context", counting)
+    monkeypatch.setattr(client_module, "_proxied", False)
+    return built
 
+
+def test_clients_share_one_tls_context_built_once(monkeypatch):
+    built = _counting_contexts(monkeypatch)
     clients = [Client("key", base_url="https://api.example.test") for _ in range(3)]
     for client in clients:
         client.close()
@@ -39,20 +44,6 @@ def test_a_transport_passed_in_needs_no_tls_context(monkeypatch):
     transport = httpx.MockTransport(lambda request: httpx.Response(204))
     Client("key", base_url="https://api.example.test", transport=transport).close()
     assert client_module._ssl_context is None
-
-
-def _counting_contexts(monkeypatch) -> list[ssl.SSLContext]:
-    built: list[ssl.SSLContext] = []
-    real = httpx.create_ssl_context
-
-    def counting(*args, **kwargs):
-        built.append(real(*args, **kwargs))
-        return built[-1]
-
-    monkeypatch.setattr(client_module, "_ssl_context", None)
-    monkeypatch.setattr(httpx, "create_ssl_context", counting)
-    monkeypatch.setattr(client_module, "_proxied", False)
-    return built
 
 
 def test_a_runs_pool_sends_plain_http_without_loading_the_ca_bundle(monkeypatch, emulator):
