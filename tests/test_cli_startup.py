@@ -59,3 +59,17 @@ def test_any_other_name_asked_of_the_stand_in_comes_from_the_real_loader():
         """
     )
     assert printed == ["[]", "pydantic", "True", "[]"]
+
+
+def test_the_stand_in_obeys_the_variable_as_it_is_when_asked():
+    printed = _in_a_fresh_python(
+        """
+        import os, sys
+        import sqsync.cli
+        stand_in = sys.modules["pydantic.plugin._loader"]
+        os.environ["PYDANTIC_DISABLE_PLUGINS"] = "none_of_them"
+        plugins = stand_in.get_plugins()
+        print(type(plugins).__name__, sys.modules["pydantic.plugin._loader"] is stand_in)
+        """
+    )
+    assert printed == ["dict_values", "False"]  # the real loader's answer, from the real module

@@ -33,8 +33,11 @@ def skip_pydantic_plugin_lookup() -> None:
     sys.modules[_LOADER] = stand_in
 
 
-def _no_plugins() -> tuple[()]:
-    return ()
+def _no_plugins() -> Any:
+    # pydantic reads the variable on each call: a value changed since the start is obeyed
+    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") in ("__all__", "1", "true"):
+        return ()
+    return _from_the_real_loader("get_plugins")()
 
 
 def _from_the_real_loader(name: str) -> Any:

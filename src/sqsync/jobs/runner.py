@@ -545,7 +545,7 @@ def run_due(
             # This store stays open while the workers run: the last connection to close a
             # WAL database checkpoints it, which every worker's close would otherwise do.
             done: dict[str, ConnectionRun] = {}
-            with start_up_frozen():
+            with _start_up_frozen():
                 _work_through(take, count, store_path, work, done.__setitem__)
         else:
             done = _in_processes(busy, processes, count, store, store_path, work)
@@ -556,7 +556,7 @@ def run_due(
 
 
 @contextmanager
-def start_up_frozen() -> Iterator[None]:
+def _start_up_frozen() -> Iterator[None]:
     """While the jobs run, the cyclic garbage collector leaves alone every object that
     exists when they start: the modules, classes and config of the start-up, a few
     hundred thousand objects that live as long as the process.
@@ -660,7 +660,7 @@ def _in_processes(
         with Store.open(store_path):
             _work_through(take, each, store_path, work, report)
 
-    with start_up_frozen():
+    with _start_up_frozen():
         done, dead = share_out(busy, processes, in_child)
     if dead:
         why = "; ".join(dead)

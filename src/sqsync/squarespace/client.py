@@ -849,7 +849,7 @@ def adjustment_body(
     return body
 
 
-# Past this size a page is sure to hold a record: not worth decoding twice to find out.
+# An empty page is a few dozen bytes; a larger one goes to the models, decoded once.
 _EMPTY_PAGE_MOST = 1024
 
 
