@@ -1,7 +1,8 @@
 """What a quiet connection costs `sqsync run` (issue 15), counted, never timed: one store
-connection per worker, three bookkeeping transactions per connection, no thread for a
+connection per worker, two bookkeeping transactions per connection, no thread for a
 one-page import, one HTTP pool for the run's clients; and the merged writes keep the rules
-(a lock lost between jobs starts no next job)."""
+(a lock lost between jobs starts no next job, a job that sends has its start committed
+first)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from factories import insert_order, insert_shipment
 from sqsync.config import load_config
 from sqsync.emulator import Emulator, EmulatorState
 from sqsync.jobs import runner
@@ -95,10 +97,10 @@ def test_a_quiet_run_opens_a_store_per_worker_and_commits_little(shops, monkeypa
 
     assert all(o.ok for o in outcomes)
     commits = sum(1 for s in statements if s.strip().upper() == "COMMIT")
-    # per connection: the lock with the first run row, between the jobs (import's quiet
-    # window end goes with its run-log row), the release (import's start only reads);
-    # and the run's prune
-    assert commits <= 1 + 3 * SHOPS
+    # per connection: the lock with the first run row, and the release with import's
+    # finish (its quiet window end too) and push-despatch's rows, as it had nothing to
+    # push (import's start only reads); and the run's prune
+    assert commits <= 1 + 2 * SHOPS
     # its pacing, then import's whole start in one read, and the window end under the lock
     state_reads = [s for s in statements if "FROM sync_state" in s]
     assert len(state_reads) <= 3 * SHOPS
@@ -166,6 +168,87 @@ def test_a_lock_lost_between_jobs_keeps_the_first_and_starts_no_second(shops, mo
     assert not outcome.ok and "lock expired" in outcome.results[0].error
     rows = _rows(location, f"SELECT job, outcome FROM run_log WHERE id > {last_id}")
     assert rows == [("import-orders", "ok")]  # finished, and push-despatch never started
+
+
+def _order_to_push(location: Path, state: EmulatorState) -> None:
+    """A despatched order of shop0 with one shipment to push."""
+    sq_id = state.add_order(state.make_order())
+    with Store.open(location) as store:
+        local = insert_order(
+            store,
+            connection="shop0",
+            client="COST",
+            squarespace_id=sq_id,
+            status="DESPATCHED",
+            sq_modified_on=state.orders[sq_id]["modifiedOn"],
+        )
+        insert_shipment(store, local)
+
+
+def test_a_lock_lost_before_a_push_with_something_to_send_sends_nothing(shops, monkeypatch):
+    # As above, for the renewal between the jobs that a push with work to do waits for.
+    connections, location, state = shops
+    _order_to_push(location, state)
+    last_id = _rows(location, "SELECT max(id) FROM run_log")[0][0]
+    real = locks._renew
+    monkeypatch.setattr(
+        locks, "_renew", lambda db, *args: real(db, *args) if isinstance(db, Store) else False
+    )
+    sent: list[str] = []
+    state.during_fulfilment = sent.append
+
+    [outcome] = runner.run_due(connections[:1], location, force=True)
+
+    assert not outcome.ok and "lock expired" in outcome.results[0].error
+    assert sent == []
+    rows = _rows(location, f"SELECT job, outcome FROM run_log WHERE id > {last_id}")
+    assert rows == [("import-orders", "ok")]
+
+
+def test_a_quiet_push_despatch_is_written_whole_after_the_import_it_followed(shops, monkeypatch):
+    connections, location, _ = shops
+    last_id = _rows(location, "SELECT max(id) FROM run_log")[0][0]
+    start, readings, lock = runner.utcnow(), [0], threading.Lock()
+
+    def stepping():  # a second later at each reading, so the order of the times shows
+        with lock:
+            readings[0] += 1
+            return start + timedelta(seconds=readings[0])
+
+    monkeypatch.setattr(runner, "utcnow", stepping)
+
+    [outcome] = runner.run_due(connections[:1], location, force=True)
+
+    assert outcome.ok and [r.job for r in outcome.results] == ["import-orders", "push-despatch"]
+    assert outcome.results[1].counts == {name: 0 for name in outcome.results[1].counts}
+    rows = _rows(
+        location,
+        "SELECT job, outcome, started_at, finished_at, counts FROM run_log"
+        f" WHERE id > {last_id} ORDER BY id",
+    )
+    assert [(job, result) for job, result, *_ in rows] == [
+        ("import-orders", "ok"),
+        ("push-despatch", "ok"),
+    ]
+    (_, _, import_start, import_end, _), (_, _, push_start, push_end, counts) = rows
+    assert import_start <= import_end <= push_start <= push_end  # in the order they ran
+    assert '"pushed": 0' in counts
+
+
+def test_a_push_despatch_with_something_to_push_has_its_start_committed_before_it_sends(
+    shops,
+):
+    connections, location, state = shops
+    _order_to_push(location, state)
+    seen: list[list[tuple]] = []
+    state.during_fulfilment = lambda order_id: seen.append(
+        _rows(location, "SELECT job, outcome FROM run_log WHERE id = (SELECT max(id) FROM run_log)")
+    )
+
+    [outcome] = runner.run_due(connections[:1], location, force=True)
+
+    assert outcome.ok and outcome.results[1].counts["pushed"] == 1
+    assert seen == [[("push-despatch", "running")]]  # started, in the store, while it sent
 
 
 def test_a_one_item_source_starts_no_thread():

@@ -147,8 +147,40 @@ def push_despatch(
     progress: Sink = no_progress,
 ) -> JobResult:
     """Push the connection's unpushed shipments to Squarespace (see the module doc)."""
-    result = JobResult(connection.name, JOB, dry_run=dry_run)
     orders = db.unpushed_orders(store, connection.name)
+    return _push(client, store, connection, orders, dry_run, clock, guard, progress)
+
+
+def nothing_to_push(
+    client: Client,
+    store: Store,
+    connection: Connection,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> JobResult | None:
+    """push-despatch's result when the store shows nothing to push, made from that one
+    read (so no request and no write can follow it); None when there is something.
+
+    ``run`` records such a result with the next transaction it commits anyway, instead
+    of committing the job's start in one of its own first.
+    """
+    orders = db.unpushed_orders(store, connection.name)
+    if orders:
+        return None
+    return _push(client, store, connection, orders, False, clock, no_guard, no_progress)
+
+
+def _push(
+    client: Client,
+    store: Store,
+    connection: Connection,
+    orders: list[UnpushedOrder],
+    dry_run: bool,
+    clock: Callable[[], datetime],
+    guard: Callable[[], None],
+    progress: Sink,
+) -> JobResult:
+    result = JobResult(connection.name, JOB, dry_run=dry_run)
     flights = _Flights(clock(), in_flight_window(client))
     if dry_run:
         _plan(orders, connection, result, flights)

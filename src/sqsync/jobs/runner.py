@@ -175,9 +175,10 @@ def _finish(
     result: JobResult,
     clock: Callable[[], datetime],
     carried: Sequence[Callable[[sqlite3.Connection], None]] = (),
+    finished_at: datetime | None = None,
 ) -> None:
-    """Record the job's end, with the writes it left for this transaction
-    (:meth:`Store.carry`)."""
+    """Record the job's end (at ``finished_at``, by default now), with the writes it left
+    for this transaction (:meth:`Store.carry`)."""
     from sqsync.store import runlog
     from sqsync.store.database import connection_of
 
@@ -191,7 +192,7 @@ def _finish(
         requests=result.requests,
         error=result.error,
         context_id=result.context_id,
-        finished_at=clock(),
+        finished_at=finished_at or clock(),
     )
 
 
@@ -283,11 +284,12 @@ def run_connection(
     may run in any thread. Due times are checked again once the lock is held: another
     process may have just run the jobs.
 
-    The run log and the lock are written in three transactions for two quiet jobs: the
-    lock with the first job's start (and killed runs' rows marked), each job's finish with
-    the next one's start and the lock's renewal, and the last finish with the pacing times
-    and the release.
-    Each is committed before the job it announces starts, so a kill leaves what it did.
+    The run log and the lock are written in two transactions for two quiet jobs: the lock
+    with the first job's start (and killed runs' rows marked), and the last finish with
+    the pacing times and the release. A job that sends a request or writes has its start
+    committed first, with the previous job's finish and the lock's renewal, so a kill
+    leaves what it did; a later job that one read shows has nothing to do is written, start
+    and finish, with the next of those transactions (see :func:`_run_jobs`).
     """
     from sqsync.store import Store
     from sqsync.store.locks import ConnectionLocked, hold
@@ -308,6 +310,7 @@ def run_connection(
                     connection, db, outcome.due, run_id, lease, clock, client_factory, progress
                 )
                 lease.release(last_writes)
+                last_writes.raise_lost()
     except ConnectionLocked as locked:
         # Cron overlapping a long run: not an error, the other process is doing the work.
         log.info("%s: skipped, locked by %s", connection.name, locked.holder.describe())
@@ -379,9 +382,15 @@ def _run_jobs(
     clock: Callable[[], datetime],
     client_factory: ClientFactory,
     progress: Sink,
-) -> tuple[list[JobResult], Callable[[sqlite3.Connection], None]]:
+) -> tuple[list[JobResult], _Release]:
     """Run ``jobs`` (the first already recorded as started, as ``run_id``); return their
-    results and the last writes, for the transaction that releases the lock."""
+    results and the last writes, for the transaction that releases the lock.
+
+    A later job that reading the store shows has nothing to do (:func:`_quiet`) needs no
+    start committed before it: it makes no request and no write. Its start and finish are
+    written with the next transaction, after the lock is renewed there; if that renewal
+    fails, they are not written and the run stops as when a job's start cannot be.
+    """
     from sqsync.store import pacing, runlog
     from sqsync.store.locks import LockLost
 
@@ -392,10 +401,44 @@ def _run_jobs(
     except SqsyncError:
         client = None
     results: list[JobResult] = []
+    quiet: list[tuple[datetime, JobResult]] = []  # done, not yet in the run log
+
+    def record_quiet(conn: sqlite3.Connection) -> None:
+        """Renew the lock; once it is known ours, write the quiet jobs' rows."""
+        lease.renew(conn)
+        lease.check()
+        for started_at, done in quiet:
+            quiet_id = runlog.start_run(conn, connection.name, done.job, started_at)
+            _finish(conn, quiet_id, done, clock)
+        quiet.clear()
+
+    carried: Sequence[Callable[[sqlite3.Connection], None]] = ()
+    last: JobResult | None = None  # the job of run_id, finished, not yet recorded
+    last_at = clock()
     try:
         for index, job in enumerate(jobs):
+            if index > 0:
+                started_at = clock()
+                done = _quiet(job, client, store, connection, clock)
+                if done is not None:
+                    quiet.append((started_at, done))
+                    results.append(done)
+                    continue
+                lost: LockLost | None = None
+                with store.deferred_sync(), store.transaction(connection_only=True) as conn:
+                    if last is not None:
+                        _finish(conn, run_id, last, clock, carried, last_at)
+                        last = None
+                    try:
+                        record_quiet(conn)
+                    except LockLost as error:  # what finished is kept, the next never starts
+                        lost = error
+                    else:
+                        run_id = runlog.start_run(conn, connection.name, job, clock())
+                if lost is not None:
+                    raise lost
             with store.carrying() as carried:
-                result = _perform(
+                last = _perform(
                     job_function(job),
                     job,
                     connection,
@@ -406,21 +449,8 @@ def _run_jobs(
                     clock,
                     {"guard": lease.check, "progress": progress},
                 )
-            results.append(result)
-            if index + 1 == len(jobs):
-                break
-            lost: LockLost | None = None
-            with store.deferred_sync(), store.transaction(connection_only=True) as conn:
-                _finish(conn, run_id, result, clock, carried)
-                lease.renew(conn)
-                try:
-                    lease.check()
-                except LockLost as error:  # this job's finish is kept, the next never starts
-                    lost = error
-                else:
-                    run_id = runlog.start_run(conn, connection.name, jobs[index + 1], clock())
-            if lost is not None:
-                raise lost
+            last_at = clock()  # its finish may be written after a quiet job's start
+            results.append(last)
     except BaseException:
         if client is not None:
             close_client(client, connection, store, clock)
@@ -428,14 +458,66 @@ def _run_jobs(
     ages = _recent_ages(client, connection)
     if client is not None:
         client.close()
-    last = results[-1]
+    ended = last
+    lost_at_release: list[LockLost] = []
 
     def last_writes(conn: sqlite3.Connection) -> None:
-        _finish(conn, run_id, last, clock, carried)
+        if ended is not None:
+            _finish(conn, run_id, ended, clock, carried, last_at)
         if ages:
             pacing.save_recent(conn, connection.name, ages, clock())
+        if quiet:
+            try:
+                record_quiet(conn)
+            except LockLost as error:  # raised once the release has committed
+                lost_at_release.append(error)
 
-    return results, last_writes
+    return results, _Release(last_writes, lost_at_release)
+
+
+class _Release:
+    """The last writes of a connection's run, for the transaction that releases its lock,
+    and a lost lock that transaction found (:meth:`raise_lost`, once it has committed)."""
+
+    def __init__(self, writes: Callable[[sqlite3.Connection], None], lost: list[Any]) -> None:
+        self._writes = writes
+        self._lost = lost
+
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        self._writes(conn)
+
+    def raise_lost(self) -> None:
+        if self._lost:
+            raise self._lost[0]
+
+
+def _quiet(
+    job: str,
+    client: Client | None,
+    store: Store,
+    connection: Connection,
+    clock: Callable[[], datetime],
+) -> JobResult | None:
+    """``job``'s result, when one read of the store shows it has nothing to do (today:
+    push-despatch with nothing to push), made as :func:`_perform` makes it; else None,
+    and the job runs as usual (trouble reading included: the job meets it and says so)."""
+    if job != "push-despatch" or client is None:
+        return None
+    from sqsync.jobs.push_despatch import nothing_to_push, push_despatch
+
+    if job_function(job) is not push_despatch:  # a stand-in job (tests) runs as given
+        return None
+    before = client.request_count
+    try:
+        result = nothing_to_push(client, store, connection, clock=clock)
+    except Exception:  # the job itself reads again and reports what is wrong
+        log.debug("%s %s: not known quiet", connection.name, job, exc_info=True)
+        return None
+    if result is None:
+        return None
+    result.requests = client.request_count - before
+    _note_unreadable(store, connection.name, result)
+    return result
 
 
 def _recent_ages(client: Client | None, connection: Connection) -> list[float]:
