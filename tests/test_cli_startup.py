@@ -1,15 +1,20 @@
 """What a start of the CLI skips (issue 15: a run with nothing due under 0.3 s): with
 pydantic's plugins disabled, the module that would look them up is stood in for, so
 building the first model never imports importlib.metadata; a user who wants plugins, or a
-pydantic that asks the module for more, gets the real one."""
+pydantic that asks the module for more, gets the real one. httpx's own command line is
+stood in for until it is run. A program start makes no pass of the cyclic collector until
+the command's work begins."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+import types
 
 import pytest
+
+from factories import write_config
 
 
 def _in_a_fresh_python(code: str, **env: str) -> list[str]:
@@ -73,3 +78,80 @@ def test_the_stand_in_obeys_the_variable_as_it_is_when_asked():
         """
     )
     assert printed == ["dict_values", "False"]  # the real loader's answer, from the real module
+
+
+PROGRAM = """
+    import atexit, gc, sys
+    passes = []
+    gc.callbacks.append(lambda phase, info: phase == "start" and passes.append(info))
+    atexit.register(lambda: print("collector", len(passes), gc.isenabled()))
+    sys.argv = ["sqsync", "--config", sys.argv[1], *sys.argv[2:]]
+    from sqsync.__main__ import main
+    passes.clear()  # from here on: what the program's own start does
+    main()
+"""
+
+
+def _program(config, *args: str) -> list[str]:
+    """The collector's passes in a program start of ``sqsync ARGS``, and whether it was
+    on at the end."""
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(PROGRAM), str(config), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ACME_KEY": "test-key"},
+        cwd=config.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[-3:]
+
+
+def test_a_program_start_reads_the_config_and_schedules_with_the_collector_off(tmp_path):
+    # nothing due (the connection is off): the whole start, config and store included,
+    # makes no pass over the objects it makes, which all live as long as the process
+    config = write_config(tmp_path, active=False)
+    assert _program(config, "run") == ["collector", "0", "False"]
+
+
+def test_any_other_command_turns_the_collector_on_as_its_work_begins(tmp_path):
+    config = write_config(tmp_path)
+    said, _, on = _program(config, "status")
+    assert (said, on) == ("collector", "True")
+
+
+def test_a_start_imports_httpx_without_its_command_line():
+    printed = _in_a_fresh_python(
+        """
+        import sys
+        import sqsync.cli
+        import httpx
+        stand_in = sys.modules["httpx._main"]
+        print("pygments" in sys.modules, "rich" in sys.modules, httpx.main is stand_in.main)
+        """
+    )
+    assert printed == ["False", "False", "True"]
+
+
+def test_httpxs_command_line_is_loaded_when_it_is_run(monkeypatch):
+    from sqsync.cli import _startup
+
+    ran: list[tuple] = []
+    real = types.SimpleNamespace(main=lambda *args: ran.append(args) or "ran")
+    monkeypatch.setattr(
+        _startup.importlib, "import_module", lambda name: real if name == "httpx._main" else None
+    )
+    assert _startup._httpx_main("--help") == "ran" and ran == [("--help",)]
+
+
+def test_httpxs_command_line_missing_its_extras_says_so_as_httpx_does(monkeypatch, capsys):
+    from sqsync.cli import _startup
+
+    def missing(name):
+        raise ModuleNotFoundError("No module named 'rich'", name="rich")
+
+    monkeypatch.setattr(_startup.importlib, "import_module", missing)
+    with pytest.raises(SystemExit) as exited:
+        _startup._httpx_main()
+    assert exited.value.code == 1 and "pip install 'httpx[cli]'" in capsys.readouterr().out

@@ -366,17 +366,27 @@ def test_a_run_with_nothing_due_reads_each_connections_run_log_once(shops, monke
     assert len(lookups) <= 3 * SHOPS  # one per job of each connection, not twice that
 
 
-def test_a_runs_jobs_see_the_start_ups_objects_frozen_and_unfrozen_after(shops):
+@pytest.mark.parametrize("collecting", [True, False], ids=["collector on", "start kept it off"])
+def test_a_runs_jobs_see_the_start_ups_objects_frozen_and_unfrozen_after(shops, collecting):
     connections, location, _ = shops
     assert gc.get_freeze_count() == 0
-    frozen: list[int] = []
+    frozen: list[tuple[int, bool]] = []
 
     def factory(connection, **options):
-        frozen.append(gc.get_freeze_count())
+        frozen.append((gc.get_freeze_count(), gc.isenabled()))
         return runner.make_client(connection, **options)
 
-    runner.run_due(connections, location, force=True, client_factory=factory)
+    if not collecting:
+        gc.disable()  # as a program start leaves it (sqsync.__main__)
+    try:
+        runner.run_due(connections, location, force=True, client_factory=factory)
+        after = gc.isenabled()
+    finally:
+        gc.enable()
 
-    # every import, class and config object of the start-up, untouched by the collector
-    assert len(frozen) == SHOPS and min(frozen) > 10_000
+    # every import, class and config object of the start-up, untouched by the collector,
+    # which is on while the jobs run whatever the start did
+    assert len(frozen) == SHOPS and min(count for count, _ in frozen) > 10_000
+    assert all(on for _, on in frozen)
     assert gc.get_freeze_count() == 0  # a process that goes on collects them as before
+    assert after is collecting

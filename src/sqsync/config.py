@@ -150,6 +150,12 @@ Label = Annotated[str, BeforeValidator(_label)]
 COURIER_DEFAULT = "default"
 
 
+def _default_path() -> Path:
+    # a factory: a default Path would be deep-copied for every connection (pydantic copies
+    # defaults it does not know immutable), 4 ms of loading 200 connections
+    return Path("sqsync.toml")
+
+
 class _Strict(BaseModel):
     # strict: true stays a bool and 15 an int; "15" is not silently accepted as a number.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -284,7 +290,7 @@ class Connection(_Strict):
     courier_map: dict[Label, CourierChoice] = Field(default_factory=dict)
 
     _shipping_countries: frozenset[str] | None = PrivateAttr(default=None)
-    _config_file: Path = PrivateAttr(default=Path("sqsync.toml"))
+    _config_file: Path = PrivateAttr(default_factory=_default_path)
     _stock_pool: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("api_url")
@@ -456,7 +462,7 @@ class Config(_Strict):
     shipping_zones: dict[Text, list[CountryCode]] = Field(default_factory=dict)
     connections: list[Connection] = Field(default_factory=list)
 
-    _path: Path = PrivateAttr(default=Path("sqsync.toml"))
+    _path: Path = PrivateAttr(default_factory=_default_path)
 
     @property
     def path(self) -> Path:

@@ -7,6 +7,7 @@ command body, so ``sqsync --help`` and a cron run with nothing due start fast.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import sys
@@ -41,6 +42,14 @@ class CommandError(click.ClickException):
 
 class SqsyncGroup(click.Group):
     """Turns library exceptions into one clean line on stderr instead of a traceback."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name != "run":  # the collector, off for the start (sqsync.__main__); run's jobs
+            gc.enable()  # turn it on as they start
+        return name, command, rest
 
     def invoke(self, ctx: click.Context) -> Any:
         from sqsync.errors import AmbiguousError, SqsyncError

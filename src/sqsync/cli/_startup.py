@@ -3,6 +3,7 @@ Imported first by :mod:`sqsync.cli`, before any model is built."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import importlib.util
 import os
@@ -11,6 +12,7 @@ import types
 from typing import Any
 
 _LOADER = "pydantic.plugin._loader"
+_HTTPX_CLI = "httpx._main"
 
 
 def skip_pydantic_plugin_lookup() -> None:
@@ -54,8 +56,39 @@ def _from_the_real_loader(name: str) -> Any:
     return getattr(real, name)
 
 
+def skip_httpx_command_line() -> None:
+    """Stand in for httpx's own command line (``httpx._main``) until it is called.
+
+    ``import httpx`` imports it to offer ``httpx.main``, and with click installed (always,
+    for sqsync) and pygments (pytest's, among others) that is 9 ms of pygments and rich in
+    every start, for a function sqsync never calls. The stand-in's ``main`` loads the real
+    module and runs it. Nothing is done once httpx is imported.
+    """
+    if "httpx" in sys.modules or _HTTPX_CLI in sys.modules:
+        return
+    stand_in = types.ModuleType(_HTTPX_CLI, "httpx's command line, loaded when it is run")
+    stand_in.main = _httpx_main  # type: ignore[attr-defined]
+    sys.modules[_HTTPX_CLI] = stand_in
+
+
+def _httpx_main(*args: Any, **kwargs: Any) -> Any:
+    if getattr(sys.modules.get(_HTTPX_CLI), "main", None) is _httpx_main:
+        del sys.modules[_HTTPX_CLI]
+    try:
+        real = importlib.import_module(_HTTPX_CLI)
+    except ImportError:  # as httpx's own stand-in answers then
+        print(
+            "The httpx command line client could not run because the required dependencies"
+            " were not installed.\nMake sure you've installed everything with:"
+            " pip install 'httpx[cli]'"
+        )
+        sys.exit(1)
+    return real.main(*args, **kwargs)
+
+
 # No pydantic plugins for sqsync's models: looking for them reads the entry points of every
 # installed distribution, about 20 ms of each start (a cron tool starts a lot). A user who
 # sets the variable keeps their choice.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 skip_pydantic_plugin_lookup()
+skip_httpx_command_line()

@@ -639,9 +639,10 @@ def run_due(
 
 @contextmanager
 def _start_up_frozen() -> Iterator[None]:
-    """While the jobs run, the cyclic garbage collector leaves alone every object that
-    exists when they start: the modules, classes and config of the start-up, a few
-    hundred thousand objects that live as long as the process.
+    """While the jobs run, the cyclic garbage collector is on (a program start keeps it
+    off until then: see :mod:`sqsync.__main__`) and leaves alone every object that exists
+    when they start: the modules, classes and config of the start-up, a few hundred
+    thousand objects that live as long as the process.
 
     Without this each of its full collections walked all of them again: 9.6% of the
     instructions of a ``run`` over 200 quiet connections (callgrind: 2,411 M, 2,180 M
@@ -649,11 +650,15 @@ def _start_up_frozen() -> Iterator[None]:
     of copying each one the collector touches. Unfrozen after, so a process that goes on
     (a test, a caller of the library) collects them as before.
     """
+    collecting = gc.isenabled()
     gc.freeze()
+    gc.enable()
     try:
         yield
     finally:
         gc.unfreeze()
+        if not collecting:
+            gc.disable()
 
 
 def _processes(busy: int) -> int:
