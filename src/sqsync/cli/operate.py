@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 @click.option(
     "--workers",
     type=click.IntRange(min=1, max=64),
-    default=16,  # jobs.runner.DEFAULT_WORKERS (not imported: start-up time)
+    default=20,  # jobs.runner.DEFAULT_WORKERS (not imported: start-up time)
     show_default=True,
     help="Connections worked on at the same time.",
 )

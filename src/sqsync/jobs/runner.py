@@ -47,9 +47,11 @@ RUN_LOG_DAYS = 30
 # (bench/bench_run_many.py, 200 quiet connections at 50 ms a request, 2 cores, the
 # emulator on them too; medians of 4, two worker processes): 1 worker 11.9 s, 8: 2.24 s,
 # 16: 1.71 s, 24: 1.87 s, 32: 1.97 s. Again after the start-up cuts of 2026-12-03
-# (medians of 8, interleaved): 12: 1.66 s, 16: 1.48 s, 20: 1.49 s, 24: 1.52 s. Past 16
-# the store's one writer and the GIL of each process, not the network, are the limit.
-DEFAULT_WORKERS = 16
+# (medians of 8, interleaved): 12: 1.66 s, 16: 1.48 s, 20: 1.49 s, 24: 1.52 s. Once a
+# quiet connection took two store transactions, not three (medians of 8, interleaved,
+# 2026-12-03): 16: 1.36 s, 20: 1.27 s, 24: 1.28 s, 28: 1.31 s. Past 20 the store's one
+# writer, held longer by each process's GIL the more threads wait for it, is the limit.
+DEFAULT_WORKERS = 20
 # A run forks a worker process per this many connections with due jobs, up to one per core
 # (sqsync.jobs.processes): below it the threads of one process keep up.
 PROCESS_SHARE = 20
