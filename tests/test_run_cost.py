@@ -22,7 +22,7 @@ from sqsync.jobs import runner
 from sqsync.prefetch import prefetched
 from sqsync.squarespace import Client
 from sqsync.squarespace import client as client_module
-from sqsync.store import Store, catalog, locks
+from sqsync.store import Store, catalog
 
 SHOPS = 3
 
@@ -152,22 +152,35 @@ def test_an_order_after_a_quiet_start_is_mapped_against_the_catalogue(shops):
     assert "unknown_sku" not in (rows["NEW"] or "")
 
 
-def test_a_lock_lost_between_jobs_keeps_the_first_and_starts_no_second(shops, monkeypatch):
+def _taken_over_by_another_process(location: Path, connection: str):
+    """A client factory that, as the connection's jobs start (its lock taken), has another
+    process take the lock over, as one may once a lease has expired."""
+
+    def factory(connection_config, **options):
+        with Store.open(location) as store, store.transaction() as conn:
+            conn.execute(
+                "UPDATE connection_locks SET owner = 'elsewhere:1:abc', host = 'elsewhere'"
+                " WHERE connection = ?",
+                (connection,),
+            )
+        return runner.make_client(connection_config, **options)
+
+    return factory
+
+
+def test_a_lock_lost_between_jobs_keeps_the_first_and_starts_no_second(shops):
+    # push-despatch has nothing to push: the release finds the lock not ours and writes
+    # none of its rows
     connections, location, _ = shops
     last_id = _rows(location, "SELECT max(id) FROM run_log")[0][0]
-    real = locks._renew
+    taken_over = _taken_over_by_another_process(location, "shop0")
 
-    def refused(db, *args):
-        if isinstance(db, Store):
-            return real(db, *args)
-        return False  # the renewal between jobs: another process took the lock
-
-    monkeypatch.setattr(locks, "_renew", refused)
-    [outcome] = runner.run_due(connections[:1], location, force=True)
+    [outcome] = runner.run_due(connections[:1], location, force=True, client_factory=taken_over)
 
     assert not outcome.ok and "lock expired" in outcome.results[0].error
     rows = _rows(location, f"SELECT job, outcome FROM run_log WHERE id > {last_id}")
     assert rows == [("import-orders", "ok")]  # finished, and push-despatch never started
+    assert _rows(location, "SELECT owner FROM connection_locks") == [("elsewhere:1:abc",)]
 
 
 def _order_to_push(location: Path, state: EmulatorState) -> None:
@@ -185,24 +198,22 @@ def _order_to_push(location: Path, state: EmulatorState) -> None:
         insert_shipment(store, local)
 
 
-def test_a_lock_lost_before_a_push_with_something_to_send_sends_nothing(shops, monkeypatch):
+def test_a_lock_lost_before_a_push_with_something_to_send_sends_nothing(shops):
     # As above, for the renewal between the jobs that a push with work to do waits for.
     connections, location, state = shops
     _order_to_push(location, state)
     last_id = _rows(location, "SELECT max(id) FROM run_log")[0][0]
-    real = locks._renew
-    monkeypatch.setattr(
-        locks, "_renew", lambda db, *args: real(db, *args) if isinstance(db, Store) else False
-    )
     sent: list[str] = []
     state.during_fulfilment = sent.append
+    taken_over = _taken_over_by_another_process(location, "shop0")
 
-    [outcome] = runner.run_due(connections[:1], location, force=True)
+    [outcome] = runner.run_due(connections[:1], location, force=True, client_factory=taken_over)
 
     assert not outcome.ok and "lock expired" in outcome.results[0].error
     assert sent == []
     rows = _rows(location, f"SELECT job, outcome FROM run_log WHERE id > {last_id}")
     assert rows == [("import-orders", "ok")]
+    assert _rows(location, "SELECT owner FROM connection_locks") == [("elsewhere:1:abc",)]
 
 
 def test_a_quiet_push_despatch_is_written_whole_after_the_import_it_followed(shops, monkeypatch):

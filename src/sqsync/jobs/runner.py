@@ -186,16 +186,21 @@ def _finish(
 
     for write in carried:
         write(connection_of(db))
-    runlog.finish_run(
-        db,
-        run_id,
-        outcome="ok" if result.ok else "failed",
-        counts=result.counts,
-        requests=result.requests,
-        error=result.error,
-        context_id=result.context_id,
-        finished_at=finished_at or clock(),
-    )
+    runlog.finish_run(db, run_id, **_ending(result, clock, finished_at))
+
+
+def _ending(
+    result: JobResult, clock: Callable[[], datetime], finished_at: datetime | None = None
+) -> dict[str, Any]:
+    """How ``result`` ends its run-log row (:func:`sqsync.store.runlog.finish_run`)."""
+    return {
+        "outcome": "ok" if result.ok else "failed",
+        "counts": result.counts,
+        "requests": result.requests,
+        "error": result.error,
+        "context_id": result.context_id,
+        "finished_at": finished_at or clock(),
+    }
 
 
 def paced_client(
@@ -405,13 +410,16 @@ def _run_jobs(
     results: list[JobResult] = []
     quiet: list[tuple[datetime, JobResult]] = []  # done, not yet in the run log
 
-    def record_quiet(conn: sqlite3.Connection) -> None:
-        """Renew the lock; once it is known ours, write the quiet jobs' rows."""
-        lease.renew(conn)
+    def record_quiet(conn: sqlite3.Connection, *, renew: bool = True) -> None:
+        """Once the lock is known ours (renewed now, or, releasing, just deleted as ours),
+        write the quiet jobs' rows."""
+        if renew:
+            lease.renew(conn)
         lease.check()
         for started_at, done in quiet:
-            quiet_id = runlog.start_run(conn, connection.name, done.job, started_at)
-            _finish(conn, quiet_id, done, clock)
+            runlog.record_run(
+                conn, connection.name, done.job, started_at=started_at, **_ending(done, clock)
+            )
         quiet.clear()
 
     carried: Sequence[Callable[[sqlite3.Connection], None]] = ()
@@ -470,7 +478,7 @@ def _run_jobs(
             pacing.save_recent(conn, connection.name, ages, clock())
         if quiet:
             try:
-                record_quiet(conn)
+                record_quiet(conn, renew=False)  # the release deleted the lock first
             except LockLost as error:  # raised once the release has committed
                 lost_at_release.append(error)
 

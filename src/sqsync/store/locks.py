@@ -230,7 +230,8 @@ class Lease:
 
     def release(self, also: Callable[[sqlite3.Connection], None] | None = None) -> None:
         """Give the lock up; ``also`` writes in the same transaction (the run's last
-        run-log row). Once released, releasing again does nothing."""
+        run-log row), and may call :meth:`check`, which raises :class:`LockLost` if the
+        lock was no longer ours. Once released, releasing again does nothing."""
         if self._released:
             return
         if self._stop is not None:
@@ -238,12 +239,18 @@ class Lease:
             _heartbeats.remove(self)  # and waits out a renewal of it in progress
             self._stop = self._thread = None
         with self.store.deferred_sync(), self.store.transaction(connection_only=True) as conn:
-            if also is not None:
-                also(conn)
-            conn.execute(
+            # First, so ``also`` knows (by check()) whether the lock was still ours, as a
+            # renewal would tell it.
+            gone = conn.execute(
                 "DELETE FROM connection_locks WHERE connection = ? AND owner = ?",
                 (self.connection, self.owner),
-            )
+            ).rowcount
+            if gone == 1:
+                self._renewed_at = self.clock()
+            else:
+                self._lost.set()
+            if also is not None:
+                also(conn)
         if self.store.dialect == "postgresql":
             _advisory_unlock(self.store, self.connection)
         self._released = True
@@ -328,6 +335,13 @@ def _renew(
         return bool(conn.execute(sql, args).rowcount == 1)
 
 
+_TAKE = (
+    "INSERT INTO connection_locks"
+    " (connection, owner, host, pid, command, acquired_at, expires_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def acquire(
     store: Store,
     connection: str,
@@ -360,24 +374,25 @@ def acquire(
         # Not fsynced (see the module doc): a power cut that loses it loses its holder too.
         with store.deferred_sync(), store.transaction(connection_only=True) as conn:
             now = clock()
-            current = holder(store, connection)
-            if current is not None:
-                if not advisory and not is_stale(current, now, host=host, alive=alive):
-                    raise ConnectionLocked(current)
-                log.warning(
-                    "connection %s: taking over the lock left by %s",
-                    connection,
-                    current.describe(),
+            row = (connection, owner, host, pid, command, utc_text(now), utc_text(now + lease))
+            # Nobody's row (the usual case: it goes with each release): one statement.
+            if conn.execute(_TAKE + " ON CONFLICT (connection) DO NOTHING", row).rowcount != 1:
+                current = holder(store, connection)
+                if current is not None:
+                    if not advisory and not is_stale(current, now, host=host, alive=alive):
+                        raise ConnectionLocked(current)
+                    log.warning(
+                        "connection %s: taking over the lock left by %s",
+                        connection,
+                        current.describe(),
+                    )
+                conn.execute(
+                    _TAKE + " ON CONFLICT (connection) DO UPDATE SET"
+                    " owner = excluded.owner, host = excluded.host, pid = excluded.pid,"
+                    " command = excluded.command, acquired_at = excluded.acquired_at,"
+                    " expires_at = excluded.expires_at",
+                    row,
                 )
-            conn.execute(
-                "INSERT INTO connection_locks"
-                " (connection, owner, host, pid, command, acquired_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (connection) DO UPDATE SET"
-                " owner = excluded.owner, host = excluded.host, pid = excluded.pid,"
-                " command = excluded.command, acquired_at = excluded.acquired_at,"
-                " expires_at = excluded.expires_at",
-                (connection, owner, host, pid, command, utc_text(now), utc_text(now + lease)),
-            )
             if also is not None:
                 also(conn)
     except BaseException:

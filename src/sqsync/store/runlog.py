@@ -52,20 +52,49 @@ def finish_run(
     context_id: str | None = None,
     finished_at: datetime | None = None,
 ) -> None:
-    if outcome not in OUTCOMES[1:]:
-        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES[1:])}, got {outcome!r}")
     connection_of(store).execute(
         "UPDATE run_log SET finished_at = ?, outcome = ?, counts = ?, requests = ?, error = ?,"
         " context_id = ? WHERE id = ?",
-        (
-            utc_text(finished_at) if finished_at else now_text(),
-            outcome,
-            json.dumps(dict(counts or {}), sort_keys=True),
-            requests,
-            error,
-            context_id,
-            run_id,
-        ),
+        (*_ending(outcome, counts, requests, error, context_id, finished_at), run_id),
+    )
+
+
+def record_run(
+    store: Store | sqlite3.Connection,
+    connection: str,
+    job: str,
+    *,
+    started_at: datetime,
+    **ending: Any,
+) -> None:
+    """Record a run that has already finished, start and end in one row (``run``: a job
+    that did nothing, so needed no start written before it); ``ending`` as for
+    :func:`finish_run`."""
+    connection_of(store).execute(
+        "INSERT INTO run_log (connection, job, started_at, finished_at, outcome, counts,"
+        " requests, error, context_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (connection, job, utc_text(started_at), *_ending(**ending)),
+    )
+
+
+def _ending(
+    outcome: str,
+    counts: Mapping[str, int] | None = None,
+    requests: int = 0,
+    error: str | None = None,
+    context_id: str | None = None,
+    finished_at: datetime | None = None,
+) -> tuple[str, str, str, int, str | None, str | None]:
+    if outcome not in OUTCOMES[1:]:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES[1:])}, got {outcome!r}")
+    finished = utc_text(finished_at) if finished_at else now_text()
+    return (
+        finished,
+        outcome,
+        json.dumps(dict(counts or {}), sort_keys=True),
+        requests,
+        error,
+        context_id,
     )
 
 
