@@ -109,6 +109,27 @@ def test_a_quiet_run_opens_a_store_per_worker_and_commits_little(shops, monkeypa
     assert opens == 1 + 2  # the run's own store, then one per worker, not per connection
 
 
+@pytest.mark.sqlite_only
+def test_a_quiet_connection_makes_ten_statements_under_the_write_lock(shops, monkeypatch):
+    # The lock taken in one INSERT, the release's ownership known from its DELETE, the
+    # quiet push-despatch's row written whole: the write lock is held for fewer steps.
+    connections, location, _ = shops
+    statements = _trace(monkeypatch)
+
+    outcomes = runner.run_due(connections, location, force=True, workers=1)
+
+    assert all(o.ok for o in outcomes)
+    inside, writing = 0, False
+    for statement in (s.strip().upper() for s in statements):
+        if statement.startswith("BEGIN"):
+            writing = True
+        elif statement == "COMMIT":
+            writing = False
+        elif writing:
+            inside += 1
+    assert inside <= 1 + 10 * SHOPS  # the run's prune, then 4 + 6 per connection
+
+
 def test_a_quiet_windows_end_is_saved_with_the_jobs_run_log_row(shops, monkeypatch):
     # The write left for the next transaction (Store.carry) is made, by run and by the
     # one-job command alike: the next tick reads from the new end, not the old one.
