@@ -395,8 +395,9 @@ def _run_jobs(
 
     A later job that reading the store shows has nothing to do (:func:`_quiet`) needs no
     start committed before it: it makes no request and no write. Its start and finish are
-    written with the next transaction, after the lock is renewed there; if that renewal
-    fails, they are not written and the run stops as when a job's start cannot be.
+    written with the next transaction, once the lock is known still ours there (renewed,
+    or deleted as ours by the release); if it is not, they are not written and the run
+    stops as when a job's start cannot be.
     """
     from sqsync.store import pacing, runlog
     from sqsync.store.locks import LockLost
