@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from sqsync.config import Connection
     from sqsync.squarespace import Client
     from sqsync.store import Store
-    from sqsync.store.locks import Holder, Lease
+    from sqsync.store.locks import Holder, Lease, LockLost
 
 log = logging.getLogger("sqsync.jobs")
 # sqsync.logs.VERBOSE (shown by -v); not imported, as the jobs layer may not import the CLI.
@@ -313,11 +313,12 @@ def run_connection(
         with hold(db, connection.name, command="sqsync run", clock=clock, also=begin) as lease:
             if started:
                 run_id = started[0]
-                outcome.results, last_writes = _run_jobs(
+                outcome.results, last_writes, lost = _run_jobs(
                     connection, db, outcome.due, run_id, lease, clock, client_factory, progress
                 )
                 lease.release(last_writes)
-                last_writes.raise_lost()
+                if lost:  # found by the release: the quiet jobs' rows were not written
+                    raise lost[0]
     except ConnectionLocked as locked:
         # Cron overlapping a long run: not an error, the other process is doing the work.
         log.info("%s: skipped, locked by %s", connection.name, locked.holder.describe())
@@ -389,9 +390,10 @@ def _run_jobs(
     clock: Callable[[], datetime],
     client_factory: ClientFactory,
     progress: Sink,
-) -> tuple[list[JobResult], _Release]:
+) -> tuple[list[JobResult], Callable[[sqlite3.Connection], None], list[LockLost]]:
     """Run ``jobs`` (the first already recorded as started, as ``run_id``); return their
-    results and the last writes, for the transaction that releases the lock.
+    results, the last writes, for the transaction that releases the lock, and the list
+    those writes put a lost lock in, to raise once that transaction has committed.
 
     A later job that reading the store shows has nothing to do (:func:`_quiet`) needs no
     start committed before it: it makes no request and no write. Its start and finish are
@@ -469,12 +471,11 @@ def _run_jobs(
     ages = _recent_ages(client, connection)
     if client is not None:
         client.close()
-    ended = last
     lost_at_release: list[LockLost] = []
 
     def last_writes(conn: sqlite3.Connection) -> None:
-        if ended is not None:
-            _finish(conn, run_id, ended, clock, carried, last_at)
+        if last is not None:
+            _finish(conn, run_id, last, clock, carried, last_at)
         if ages:
             pacing.save_recent(conn, connection.name, ages, clock())
         if quiet:
@@ -483,23 +484,7 @@ def _run_jobs(
             except LockLost as error:  # raised once the release has committed
                 lost_at_release.append(error)
 
-    return results, _Release(last_writes, lost_at_release)
-
-
-class _Release:
-    """The last writes of a connection's run, for the transaction that releases its lock,
-    and a lost lock that transaction found (:meth:`raise_lost`, once it has committed)."""
-
-    def __init__(self, writes: Callable[[sqlite3.Connection], None], lost: list[Any]) -> None:
-        self._writes = writes
-        self._lost = lost
-
-    def __call__(self, conn: sqlite3.Connection) -> None:
-        self._writes(conn)
-
-    def raise_lost(self) -> None:
-        if self._lost:
-            raise self._lost[0]
+    return results, last_writes, lost_at_release
 
 
 def _quiet(
