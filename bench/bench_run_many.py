@@ -2,7 +2,7 @@
 (issue 15): wall time, CPU per connection, and the ratio to --workers 1.
 
     .venv/bin/python bench/bench_run_many.py [--connections 200] [--latency-ms 50]
-                                             [--workers 1 4 8 16 32]
+                                             [--workers 1 4 8 16 32] [--repeats 3]
 
 The emulator serves every shop (one key and one site per connection, its rate limit
 off) from a thread of this process, with ``latency`` per request. Each connection is
@@ -11,6 +11,11 @@ for import-orders and nothing to push. CPU is the sqsync child's user + system t
 (resource.RUSAGE_CHILDREN), so the emulator's own work never counts;
 ``job_cpu_ms_per_connection`` takes off the CPU of the same run with nothing due (start-up,
 config, scheduling), leaving the two quiet jobs of a connection, their request included.
+
+Each --workers value runs ``repeats`` times, the values taking turns, and its figures are
+the medians: one run of a one-second command is not a measurement on this machine, whose
+host takes CPU from it in bursts (the same run here took 1.0 s and 1.5 s ten minutes
+apart). Taking turns lets a slow spell slow every value, not one.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from sqsync.emulator import Emulator, EmulatorState
@@ -59,6 +65,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=200)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 8, 16, 32])
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each --workers value")
     parser.add_argument("--pythonpath", default=None, help="run another checkout's sources")
     args = parser.parse_args()
     state = EmulatorState()
@@ -77,20 +84,28 @@ def main() -> None:
             timed([*sqsync, "--workers", "16"], env)  # first imports, not measured
             # Start-up and scheduling alone: the same run with nothing due.
             _, baseline_cpu = timed(sqsync[:-1], env)
-            for workers in args.workers:
-                requests_before = state.stats.requests
-                wall, cpu = timed([*sqsync, "--workers", str(workers)], env)
+            runs: dict[int, list[tuple[float, float, int]]] = {w: [] for w in args.workers}
+            for _ in range(args.repeats):
+                for workers in args.workers:
+                    requests_before = state.stats.requests
+                    wall, cpu = timed([*sqsync, "--workers", str(workers)], env)
+                    runs[workers].append((wall, cpu, state.stats.requests - requests_before))
+            for workers, measured in runs.items():
+                wall = median(m[0] for m in measured)
+                cpu = median(m[1] for m in measured)
                 results.append(
                     {
                         "workers": workers,
+                        "repeats": len(measured),
                         "wall_s": round(wall, 2),
+                        "wall_s_each": [round(m[0], 3) for m in measured],
                         "cpu_s": round(cpu, 2),
                         "cpu_ms_per_connection": round(cpu / args.connections * 1000, 1),
                         # the two quiet jobs alone, HTTP included: start-up taken off
                         "job_cpu_ms_per_connection": round(
                             (cpu - baseline_cpu) / args.connections * 1000, 1
                         ),
-                        "requests": state.stats.requests - requests_before,
+                        "requests": max(m[2] for m in measured),
                     }
                 )
     finally:
@@ -98,7 +113,10 @@ def main() -> None:
     one = next((r for r in results if r["workers"] == 1), None)
     for result in results:
         if one is not None:
-            result["vs_workers_1"] = round(result["wall_s"] / one["wall_s"], 3)
+            # from the unrounded medians
+            result["vs_workers_1"] = round(
+                median(result["wall_s_each"]) / median(one["wall_s_each"]), 3
+            )
         print(json.dumps(result))
 
 

@@ -15,8 +15,9 @@ httpx and parsed with json; three runs of each, alternating, compared by median)
 RSS of a 100,000-order import, sync-stock over 20,000 variants with 2% changed,
 push-despatch of 1,000 orders, ``sqsync run`` with nothing due over 100 connections and
 ``sqsync --help`` (subprocesses, best of 5); and, from the scripts beside this one (issue
-15), ``run --force`` over 200 quiet connections per --workers, the run log after 30 days
-of one-minute runs, and the store at scale (allocation, orders list); and (issue 16)
+15), ``run --force`` over 200 quiet connections per --workers (five runs of each,
+alternating, by median), the run log after 30 days of one-minute runs, and the store at
+scale (allocation, orders list); and (issue 16)
 1, 2 and 4 ``sqsync run`` processes at once on one PostgreSQL store (several hosts), and
 the 10,000-order import and the stock sync on SQLite and on PostgreSQL side by side.
 """
@@ -419,7 +420,8 @@ def table(results: dict[str, Any]) -> str:
         f"run --force, {results['run_many_connections']} quiet connections",
         {"wall_s": default["wall_s"], "latency_ms": 50.0},
         f"--workers {default['workers']} vs 1: {default['wall_s']} s / {one['wall_s']} s = "
-        f"{default['vs_workers_1']}; CPU {default['cpu_ms_per_connection']} ms/connection",
+        f"{default['vs_workers_1']}; CPU {default['cpu_ms_per_connection']} ms/connection "
+        f"(medians of {default.get('repeats', 1)})",
         f"<= {TARGETS['workers_ratio']:g}, <= {TARGETS['cpu_ms_per_quiet_connection']:g} ms",
         default["vs_workers_1"] <= TARGETS["workers_ratio"]
         and default["cpu_ms_per_connection"] <= TARGETS["cpu_ms_per_quiet_connection"],
@@ -539,6 +541,8 @@ def main() -> None:
         "--workers",
         "1",
         str(DEFAULT_WORKERS),
+        "--repeats",
+        "5",
     )
     step("the run log after weeks of one-minute runs (minutes: a month of rows)")
     results["run_log"] = script("bench_run_log", "--days", "1", "3" if args.quick else "30")
