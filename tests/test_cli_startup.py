@@ -3,7 +3,8 @@ pydantic's plugins disabled, the module that would look them up is stood in for,
 building the first model never imports importlib.metadata; a user who wants plugins, or a
 pydantic that asks the module for more, gets the real one. httpx's own command line is
 stood in for until it is run. A program start makes no pass of the cyclic collector until
-the command's work begins."""
+the command's work begins. A run with nothing due imports no HTTP client, job, order
+record or output format."""
 
 from __future__ import annotations
 
@@ -119,6 +120,42 @@ def test_any_other_command_turns_the_collector_on_as_its_work_begins(tmp_path):
     config = write_config(tmp_path)
     said, _, on = _program(config, "status")
     assert (said, on) == ("collector", "True")
+
+
+# What a run with nothing due never needs: it reads the config and the run log, no more.
+NOT_FOR_NOTHING_DUE = (
+    "httpx",
+    "sqsync.squarespace",
+    "sqsync.jobs.import_orders",
+    "sqsync.jobs.push_despatch",
+    "sqsync.domain.orders",
+    "sqsync.output",
+)
+
+
+def test_a_run_with_nothing_due_imports_no_http_client_job_or_output_format(tmp_path):
+    from datetime import UTC, datetime
+
+    from sqsync.store import Store
+    from sqsync.store.runlog import finish_run, start_run
+
+    config = write_config(tmp_path)  # due every 15 minutes; both jobs ran just now
+    now = datetime.now(UTC)
+    with Store.open(tmp_path / "sqsync.db") as store:
+        for job in ("import-orders", "push-despatch"):
+            ending = {"counts": {}, "requests": 1, "error": None, "context_id": None}
+            finish_run(
+                store, start_run(store, "acme", job, now), outcome="ok", finished_at=now, **ending
+            )
+    code = f"""
+        import atexit, sys
+        names = {NOT_FOR_NOTHING_DUE!r}
+        atexit.register(lambda: print(*[n for n in names if n in sys.modules] or ["none"]))
+        sys.argv = ["sqsync", "--config", {str(config)!r}, "run"]
+        from sqsync.__main__ import main
+        main()
+    """
+    assert _in_a_fresh_python(code, ACME_KEY="test-key") == ["none"]
 
 
 def test_a_start_imports_httpx_without_its_command_line():

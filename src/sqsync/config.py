@@ -26,7 +26,7 @@ import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -43,9 +43,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from sqsync.domain.limits import MAX_QUANTITY, MAX_SHIPMENT_FIELD
-from sqsync.domain.orders import Courier
 from sqsync.domain.stock_rules import RULE_FIELDS, StockRule
 from sqsync.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqsync.domain.orders import Courier
 
 log = logging.getLogger("sqsync.config")
 
@@ -249,6 +251,8 @@ class CourierChoice(_Strict):
     service: Label
 
     def courier(self) -> Courier:
+        from sqsync.domain.orders import Courier  # not on the start of every command
+
         return Courier(self.carrier, self.service)
 
 

@@ -259,12 +259,12 @@ def report_results(results: Iterable[Any], as_json: bool) -> None:
     A job that changed something is summarised at INFO; one that failed at ERROR, so
     ``-q`` under cron shows only problems.
     """
-    from sqsync.output import to_json
-
     log = logging.getLogger("sqsync")
     failed = False
     for result in results:
         if as_json:
+            from sqsync.output import to_json  # not for cron's plain runs: csv, decimal
+
             click.echo(to_json(result.to_json()))
         if result.ok:
             log.info(result.summary())

@@ -41,7 +41,6 @@ def run(app: App, connections: tuple[str, ...], force: bool, workers: int, as_js
     """
     from sqsync.cli._root import report_results
     from sqsync.jobs.runner import run_due
-    from sqsync.output import to_json
     from sqsync.progress import no_progress
 
     selected = app.config.select(connections)
@@ -57,6 +56,8 @@ def run(app: App, connections: tuple[str, ...], force: bool, workers: int, as_js
         run_log_days=app.config.store.run_log_days,
     )
     if as_json:
+        from sqsync.output import to_json
+
         for outcome in outcomes:
             if outcome.locked_by is not None:
                 line = {
