@@ -154,7 +154,8 @@ class Client:
         self.last_server_time: datetime | None = None
         self._api_key = api_key
         self._sleep = sleep
-        self._rng = rng or random.Random()
+        # Made at the first retry: seeding one from the OS is a cost a quiet request skips.
+        self._rng = rng
         self._pacer = Pacer(rate_limit_per_minute, sleep=sleep, monotonic=monotonic)
         # Every request is built whole here (headers, timeouts), so it needs nothing of an
         # httpx.Client: cookies, redirects and auth flows are not this API's, and their
@@ -550,6 +551,8 @@ class Client:
         if isinstance(outcome, httpx.Response) and outcome.status_code == 429:
             delay = retry_after_seconds(outcome.headers.get("Retry-After"))
             return self.rate_limit_cooldown if delay is None else delay
+        if self._rng is None:
+            self._rng = random.Random()
         return backoff_delay(attempt, self._rng)
 
     def _final_error(
