@@ -256,3 +256,28 @@ def test_a_forked_worker_imports_nothing_its_parent_could_have(tmp_path):
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stderr.count("import-orders: nothing to do") == 2 * runner.PROCESS_SHARE
     assert [line for line in done.stderr.splitlines() if "worker imports" in line] == []
+
+
+@pytest.mark.parametrize(
+    ("threads", "processes", "shares"),
+    [(25, 2, [13, 12]), (20, 2, [10, 10]), (3, 2, [2, 1]), (2, 2, [1, 1]), (7, 3, [3, 2, 2])],
+)
+def test_the_workers_are_shared_among_the_processes_none_over(threads, processes, shares):
+    assert runner.threads_per_process(threads, processes) == shares
+
+
+def test_a_run_in_processes_works_on_no_more_connections_at_once_than_its_workers(shops, tmp_path):
+    _, connections, location = shops
+
+    def factory(connection, **options):
+        with open(tmp_path / "threads", "a", encoding="utf-8") as noted:
+            noted.write(f"{os.getpid()}:{threading.get_ident()}\n")
+        return runner.make_client(connection, **options)
+
+    runner.run_due(
+        connections, location, force=True, workers=3, processes=2, client_factory=factory
+    )
+
+    threads = set((tmp_path / "threads").read_text().split())
+    assert len(threads) <= 3  # 2 and 1; rounding each share up gave 2 and 2
+    assert len({t.split(":")[0] for t in threads}) == 2

@@ -63,9 +63,10 @@ def cores() -> int:
 def share_out(
     items: Sequence[T],
     processes: int,
-    work: Callable[[Callable[[], T | None], Callable[[str, R], None]], None],
+    work: Callable[[Callable[[], T | None], Callable[[str, R], None], int], None],
 ) -> tuple[dict[str, R], list[str]]:
-    """Run ``work(take, report)`` in ``processes`` forked children; merge what they report.
+    """Run ``work(take, report, number)`` in ``processes`` forked children (``number``
+    0, 1, ... says which one); merge what they report.
 
     ``take()`` gives a child its next item, or None when every item has been taken;
     ``report(name, result)`` sends one result to the parent as soon as it is known (from
@@ -78,7 +79,7 @@ def share_out(
     prctl = _prctl()
     tasks_in, tasks_out = os.pipe()
     children: dict[int, int] = {}  # results pipe -> pid
-    for _ in range(processes):
+    for number in range(processes):
         results_in, results_out = os.pipe()
         try:
             pid = os.fork()
@@ -96,7 +97,7 @@ def share_out(
             os.close(results_in)
             for earlier in children:
                 os.close(earlier)
-            _child(parent, prctl, items, tasks_in, results_out, work)
+            _child(parent, prctl, items, tasks_in, results_out, number, work)
         os.close(results_out)
         children[results_in] = pid
     os.close(tasks_in)
@@ -157,7 +158,8 @@ def _child(
     items: Sequence[T],
     tasks: int,
     results: int,
-    work: Callable[[Callable[[], T | None], Callable[[str, R], None]], None],
+    number: int,
+    work: Callable[[Callable[[], T | None], Callable[[str, R], None], int], None],
 ) -> NoReturn:
     """A forked worker: never returns, and leaves by ``os._exit`` so nothing of the
     parent's (its open store, atexit handlers, a test runner) runs again in it."""
@@ -176,7 +178,7 @@ def _child(
             task = os.read(tasks, _TASK.size)
             return items[_TASK.unpack(task)[0]] if len(task) == _TASK.size else None
 
-        work(take, lambda name, result: send((name, result)))
+        work(take, lambda name, result: send((name, result)), number)
         send(None)  # done: every result reported
         code = 0
     except KeyboardInterrupt:

@@ -733,15 +733,17 @@ def _in_processes(
 
     prepare_workers(tls=any(not c.api_url.startswith("http:") for c in busy))
     store.close()  # a store connection must not cross a fork (see sqsync.jobs.processes)
-    each = -(-threads // processes)
+    shares = threads_per_process(threads, processes)
 
     def in_child(
-        take: Callable[[], Connection | None], report: Callable[[str, ConnectionRun], None]
+        take: Callable[[], Connection | None],
+        report: Callable[[str, ConnectionRun], None],
+        number: int,
     ) -> None:
         # Open while the threads work: the last connection to close a WAL database
         # checkpoints it, which every thread's close would otherwise do.
         with Store.open(store_path):
-            _work_through(take, each, store_path, work, report)
+            _work_through(take, shares[number], store_path, work, report)
 
     with _start_up_frozen():
         done, dead = share_out(busy, processes, in_child)
@@ -753,6 +755,13 @@ def _in_processes(
                 result = JobResult(connection.name, "run", ok=False, error=error)
                 done[connection.name] = ConnectionRun(connection.name, results=[result])
     return done
+
+
+def threads_per_process(threads: int, processes: int) -> list[int]:
+    """``threads`` shared among ``processes`` as evenly as they go, none over: 25 in two
+    are 13 and 12 (rounding each up made 26, one connection at a time more than asked)."""
+    share, extra = divmod(threads, processes)
+    return [share + (1 if number < extra else 0) for number in range(processes)]
 
 
 def _prune_run_log(store: Store, before: datetime) -> None:
