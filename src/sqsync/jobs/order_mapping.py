@@ -37,6 +37,7 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from sqsync.domain.orders import (
@@ -166,10 +167,13 @@ def squarespace_state(order: Order) -> SquarespaceState:
     return SquarespaceState(order.fulfillment_status, order.payment_state, order.modified_on)
 
 
+_address_fields = attrgetter(*ADDRESS_FIELDS)
+
+
 def address_record(address: Address | None) -> AddressRecord:
     if address is None:
         return AddressRecord()
-    return AddressRecord(*(getattr(address, name) for name in ADDRESS_FIELDS))
+    return AddressRecord(*_address_fields(address))
 
 
 def decide(

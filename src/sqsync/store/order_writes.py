@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from operator import attrgetter
+from typing import NamedTuple
 
 from sqsync.domain.orders import (
     ADDRESS_FIELDS,
@@ -40,8 +40,7 @@ class OrderOwner:
     channel_id: int
 
 
-@dataclass(frozen=True)
-class StoredOrder:
+class StoredOrder(NamedTuple):
     """What the import needs to know about an order already in the store."""
 
     id: int
@@ -125,15 +124,14 @@ _INSERT_COLUMNS = (
 # time, mostly Python and statement overhead. 100 rows x 50 values stays far below
 # SQLite's limit of 32,766 values per statement.
 _ROWS_PER_INSERT = 100
-_address_values = attrgetter(*ADDRESS_FIELDS)
 
 
 def _content_values(record: OrderRecord) -> tuple[object, ...]:
     """The values of :data:`_CONTENT_COLUMNS` for ``record``."""
     return (
         record.customer_email,
-        *_address_values(record.shipping_address),
-        *_address_values(record.billing_address),
+        *record.shipping_address,  # in ADDRESS_FIELDS order, as the columns are
+        *record.billing_address,
         record.currency,
         record.subtotal,
         record.shipping_total,
