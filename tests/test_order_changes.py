@@ -10,6 +10,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ from click.testing import CliRunner, Result
 from factories import DEFAULT_CONNECTION, insert_order, write_config
 from sqsync.cli import cli
 from sqsync.config import load_config
+from sqsync.domain.orders import AddressRecord, OrderRecord, SquarespaceState
 from sqsync.store import Store
 from sqsync.store.changes import durable_horizon, iter_changes, last_change
 from sqsync.store.database import migration_files, split_statements
+from sqsync.store.order_writes import OrderOwner, insert_orders
 from sqsync.store.orders import iter_order_dicts
 from test_order_actions import Shop
 
@@ -182,6 +185,57 @@ def test_orders_one_insert_adds_take_numbers_in_order_and_a_dropped_row_takes_no
     assert list(numbers) == ["A", "B", "C"]
     assert (numbers["B"], numbers["C"]) == (numbers["A"] + 1, numbers["A"] + 2)
     assert last_change(store) == numbers["C"]
+
+
+def _record(squarespace_id: str, number: str) -> OrderRecord:
+    moment = datetime(2026, 12, 1, tzinfo=UTC)
+    return OrderRecord(
+        squarespace_id=squarespace_id,
+        order_number=number,
+        problems=(),
+        items=(),
+        customer_email=None,
+        shipping_address=AddressRecord(),
+        billing_address=AddressRecord(),
+        currency="GBP",
+        subtotal=None,
+        shipping_total=None,
+        discount_total=None,
+        tax_total=None,
+        total="1.00",
+        shipping_method=None,
+        squarespace=SquarespaceState("PENDING", "PAID", moment),
+        created_on=moment,
+    )
+
+
+def test_the_orders_an_import_inserts_bring_their_numbers_in_order_and_a_dropped_one_none(
+    store,
+):
+    # insert_orders gives each new order its number in the INSERT (the trigger then leaves
+    # it alone); an order already stored (a race) is dropped and leaves no gap, and an
+    # order inserted by any other writer afterwards still takes the next number.
+    first = insert_order(store, connection="shop", squarespace_id="sq-b", order_number="B")
+    with store.transaction() as conn:
+        client_id, warehouse_id, channel_id = conn.execute(
+            "SELECT client_id, warehouse_id, channel_id FROM orders WHERE id = ?", (first,)
+        ).fetchone()
+        owner = OrderOwner("shop", client_id, warehouse_id, channel_id)
+        records = [_record(f"sq-{n.lower()}", n) for n in ("A", "B", "C", "D")]
+        inserted = insert_orders(conn, records, owner, now="2026-12-01T00:00:00.000Z")
+    assert sorted(inserted) == ["sq-a", "sq-c", "sq-d"]
+    later = insert_order(store, order_number="E")
+    rows = store.conn.execute("SELECT order_number, change_no, change_kind FROM orders")
+    numbers = {row[0]: (row[1], row[2]) for row in rows}
+    base = numbers["B"][0]
+    assert numbers == {
+        "B": (base, "created"),
+        "A": (base + 1, "created"),
+        "C": (base + 2, "created"),
+        "D": (base + 3, "created"),
+        "E": (base + 4, "created"),
+    }
+    assert later and last_change(store) == base + 4
 
 
 def test_lines_give_one_row_per_order_line(run, store):

@@ -165,12 +165,40 @@ def insert_orders(
     has is left as it is and missing from the answer (someone else inserted it first).
     """
     rows = [_insert_values(record, owner, now) for record in records]
+    if not rows:
+        return {}
+    # Their change-feed numbers go in with them (the trigger then leaves them alone),
+    # reserved here: the counter row stays locked until commit, so numbers are still
+    # taken in commit order.
+    (last,) = conn.execute(
+        "UPDATE order_change_counter SET last = last + ? WHERE id = 1 RETURNING last",
+        (len(rows),),
+    ).fetchone()
+    base = last - len(rows)
     inserted: dict[str, int] = {}
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[start : start + _ROWS_PER_INSERT]
-        answer = conn.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
+        values: list[object] = []
+        for number, row in enumerate(chunk, base + start + 1):
+            values += row
+            values.append(number)
+        answer = conn.execute(_insert_sql(len(chunk)), values)
         inserted.update((squarespace_id, order_id) for order_id, squarespace_id in answer)
+    if len(inserted) < len(rows):
+        _close_gaps(conn, base, sorted(inserted.values()))
     return inserted
+
+
+def _close_gaps(conn: sqlite3.Connection, base: int, order_ids: list[int]) -> None:
+    """Number the orders one insert_orders added without the gaps that the rows it
+    dropped left (orders stored first by someone else), and give the counter back what
+    those had reserved, as the trigger would have numbered them.
+
+    Safe in place: nobody sees the numbers before this transaction commits, and in id
+    order each order moves down to ``base + its rank``, where none of the others is."""
+    for number, order_id in enumerate(order_ids, base + 1):
+        conn.execute("UPDATE orders SET change_no = ? WHERE id = ?", (number, order_id))
+    conn.execute("UPDATE order_change_counter SET last = ? WHERE id = 1", (base + len(order_ids),))
 
 
 def _insert_values(record: OrderRecord, owner: OrderOwner, now: str) -> tuple[object, ...]:
@@ -193,9 +221,10 @@ def _insert_values(record: OrderRecord, owner: OrderOwner, now: str) -> tuple[ob
 
 @functools.cache
 def _insert_sql(rows: int) -> str:
-    one_row = f"({', '.join('?' * len(_INSERT_COLUMNS))})"
+    one_row = f"({', '.join('?' * (len(_INSERT_COLUMNS) + 1))}, 'created')"
+    columns = ", ".join((*_INSERT_COLUMNS, "change_no", "change_kind"))
     return (
-        f"INSERT INTO orders ({', '.join(_INSERT_COLUMNS)}) VALUES {', '.join([one_row] * rows)}"
+        f"INSERT INTO orders ({columns}) VALUES {', '.join([one_row] * rows)}"
         " ON CONFLICT (connection, squarespace_id) DO NOTHING RETURNING id, squarespace_id"
     )
 
