@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,18 @@ def recording(folder: Path, die_for: str | None = None):
             pids.write(f"{os.getpid()}\n")
         if connection.name == die_for:
             os.kill(os.getpid(), signal.SIGKILL)
+        return runner.make_client(connection, **options)
+
+    return factory
+
+
+def noting(path: Path, note: Callable[[], str]):
+    """The default client factory, adding ``note()`` as a line to ``path`` first (from
+    whichever process and thread makes the client)."""
+
+    def factory(connection, **options):
+        with open(path, "a", encoding="utf-8") as noted:
+            noted.write(note() + "\n")
         return runner.make_client(connection, **options)
 
     return factory
@@ -181,11 +194,7 @@ def test_workers_run_with_the_start_ups_objects_frozen_and_the_parent_unfreezes(
     _, connections, location = shops
     assert gc.get_freeze_count() == 0
 
-    def factory(connection, **options):
-        with open(tmp_path / "frozen", "a", encoding="utf-8") as noted:
-            noted.write(f"{os.getpid()} {gc.get_freeze_count()}\n")
-        return runner.make_client(connection, **options)
-
+    factory = noting(tmp_path / "frozen", lambda: f"{os.getpid()} {gc.get_freeze_count()}")
     runner.run_due(
         connections, location, force=True, workers=4, processes=2, client_factory=factory
     )
@@ -269,11 +278,7 @@ def test_the_workers_are_shared_among_the_processes_none_over(threads, processes
 def test_a_run_in_processes_works_on_no_more_connections_at_once_than_its_workers(shops, tmp_path):
     _, connections, location = shops
 
-    def factory(connection, **options):
-        with open(tmp_path / "threads", "a", encoding="utf-8") as noted:
-            noted.write(f"{os.getpid()}:{threading.get_ident()}\n")
-        return runner.make_client(connection, **options)
-
+    factory = noting(tmp_path / "threads", lambda: f"{os.getpid()}:{threading.get_ident()}")
     runner.run_due(
         connections, location, force=True, workers=3, processes=2, client_factory=factory
     )
